@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what `make run` needs and is missing: chDB's libchdb.so and the CC0 country database,
+# both from npm packages (npm pack, unpacked into vendor/, never committed). Idempotent and
+# quiet when everything is there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+CHDB_PACKAGE="@chdb/lib-linux-x64-gnu"
+CHDB_VERSION="26.7.3-stable.1"
+GEO_PACKAGE="@ip-location-db/geo-whois-asn-country-mmdb"
+GEO_VERSION="2.3.2026061719"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+apt_install() {
+  if ! need apt-get; then echo "setup: $* missing and apt-get unavailable; install it by hand" >&2; exit 1; fi
+  echo "setup: installing $* with apt-get" >&2
+  if [ ! -f /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock | head -1)" ]; then
+    apt-get update -qq >/dev/null
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || {
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+
+# Unpacks an npm package's tarball into a fresh directory; prints nothing.
+npm_unpack() {
+  local spec=$1 dest=$2 tmp
+  need npm || apt_install nodejs npm
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>&1) || { echo "setup: npm pack $spec failed" >&2; rm -rf "$tmp"; exit 1; }
+  mkdir -p "$dest"
+  tar -xzf "$tmp"/*.tgz -C "$dest" --strip-components=1
+  rm -rf "$tmp"
+}
+
+chdb_dir="$root/vendor/chdb"
+if [ ! -f "$chdb_dir/libchdb.so" ] || [ "$(cat "$chdb_dir/VERSION" 2>/dev/null)" != "$CHDB_VERSION" ]; then
+  echo "setup: fetching chDB $CHDB_VERSION (npm $CHDB_PACKAGE, ~180 MB)" >&2
+  rm -rf "$chdb_dir.tmp"
+  npm_unpack "$CHDB_PACKAGE@$CHDB_VERSION" "$chdb_dir.tmp"
+  rm -rf "$chdb_dir"; mkdir -p "$chdb_dir"
+  mv "$chdb_dir.tmp/libchdb.so" "$chdb_dir/libchdb.so"
+  rm -rf "$chdb_dir.tmp"
+  echo "$CHDB_VERSION" > "$chdb_dir/VERSION"
+fi
+
+geo_dir="$root/vendor/geo"
+if [ ! -f "$geo_dir/country.mmdb" ] || [ "$(cat "$geo_dir/VERSION" 2>/dev/null)" != "$GEO_VERSION" ]; then
+  echo "setup: fetching the CC0 country database (npm $GEO_PACKAGE@$GEO_VERSION)" >&2
+  rm -rf "$geo_dir.tmp"
+  npm_unpack "$GEO_PACKAGE@$GEO_VERSION" "$geo_dir.tmp"
+  rm -rf "$geo_dir"; mkdir -p "$geo_dir"
+  mv "$geo_dir.tmp/geo-whois-asn-country.mmdb" "$geo_dir/country.mmdb"
+  cp "$geo_dir.tmp/README.md" "$geo_dir/README.md" 2>/dev/null || true
+  cp "$geo_dir.tmp/NRO_LICENSE" "$geo_dir/NRO_LICENSE" 2>/dev/null || true
+  rm -rf "$geo_dir.tmp"
+  echo "$GEO_VERSION" > "$geo_dir/VERSION"
+fi

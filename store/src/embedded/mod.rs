@@ -1,0 +1,230 @@
+//! The embedded backend: chDB, the ClickHouse engine in-process, on a local data directory.
+//!
+//! chDB runs one statement at a time per connection, and a second connection on the same path
+//! in the same process shares the data and runs concurrently. So the store keeps a small pool:
+//! one connection for writes (the batcher's inserts, DDL), a few for reads, and one read-only
+//! session for analysts' SQL. Calls block, and the engine wants deep stacks, so each connection
+//! lives on a dedicated thread with a large stack; async callers send it a job and await the
+//! answer. The async workers never block on chDB.
+
+mod ffi;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use async_trait::async_trait;
+use tokio::sync::{OnceCell, oneshot};
+
+use crate::error::StoreError;
+use crate::{BackendKind, EngineVersion, Store};
+
+/// Settings of the embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// Where chDB keeps its data (`./data` by default).
+    pub data_dir: PathBuf,
+    /// Path of `libchdb.so`.
+    pub library: PathBuf,
+    /// Read connections besides the write connection.
+    pub read_connections: usize,
+}
+
+/// The ClickHouse database inside the data directory that holds Larder's tables.
+const DATABASE: &str = "larder";
+
+/// Settings every connection gets: plain JSON numbers, UTC output.
+const SESSION_SETTINGS: &[&str] = &["--output_format_json_quote_64bit_integers=0", "--session_timezone=UTC"];
+
+/// Stack size of the connection threads: ClickHouse's parser and planner recurse deeply.
+const WORKER_STACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// One unit of work for a connection thread.
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<Vec<u8>, StoreError>>,
+}
+
+enum Work {
+    /// A statement, answered in `format`; with `database`, run with it as the current database.
+    Query { database: Option<String>, sql: Vec<u8>, format: &'static str },
+    /// `INSERT INTO t (cols)` and its rows in `format`.
+    Insert { insert: String, format: &'static str, data: Vec<u8> },
+}
+
+/// The store on embedded chDB.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    writer: mpsc::Sender<Job>,
+    readers: mpsc::Sender<Job>,
+    analyst: mpsc::Sender<Job>,
+    data_dir: PathBuf,
+    version: OnceCell<EngineVersion>,
+    library_version: String,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl EmbeddedStore {
+    /// Loads chDB, opens the data directory (creating it) and the connection pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Library`] when `libchdb.so` cannot be loaded, [`StoreError::Locked`] when
+    /// another process holds the directory, [`StoreError::Unavailable`] for other failures.
+    pub async fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("chdb-open".into())
+            .stack_size(WORKER_STACK_BYTES)
+            .spawn(move || {
+                let _ = tx.send(Self::open_blocking(&config));
+            })
+            .map_err(|e| StoreError::unavailable(format!("cannot start a chDB thread: {e}")))?;
+        rx.await.map_err(|_| StoreError::unavailable("chDB open thread ended without an answer"))?
+    }
+
+    fn open_blocking(config: &EmbeddedConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::Unavailable {
+            message: format!("cannot create data directory {}", config.data_dir.display()),
+            source: Some(Box::new(e)),
+        })?;
+        let data_dir = config.data_dir.canonicalize().map_err(|e| StoreError::Unavailable {
+            message: format!("cannot resolve data directory {}", config.data_dir.display()),
+            source: Some(Box::new(e)),
+        })?;
+        let lib = ffi::Library::load(&config.library)?;
+        let library_version = lib.version();
+        let mut args = vec![format!("--path={}", data_dir.display())];
+        args.extend(SESSION_SETTINGS.iter().map(|s| (*s).to_owned()));
+        let connect = |extra: &[&str]| -> Result<ffi::Connection, StoreError> {
+            let mut all = args.clone();
+            all.extend(extra.iter().map(|s| (*s).to_owned()));
+            let mut conn = connect_raw(&lib, &all, &data_dir)?;
+            conn.query(format!("USE {DATABASE}").as_bytes(), "TabSeparated")?;
+            Ok(conn)
+        };
+        let mut bootstrap = connect_raw(&lib, &args, &data_dir)?;
+        bootstrap.query(format!("CREATE DATABASE IF NOT EXISTS {DATABASE}").as_bytes(), "TabSeparated")?;
+        let writer = spawn_workers("chdb-write", vec![connect(&[])?])?;
+        let readers =
+            spawn_workers("chdb-read", (0..config.read_connections.max(1)).map(|_| connect(&[])).collect::<Result<_, _>>()?)?;
+        // readonly=2: may change settings (FORMAT, limits) but not data or schema.
+        let analyst = spawn_workers("chdb-analyst", vec![connect(&["--readonly=2"])?])?;
+        tracing::info!(data_dir = %data_dir.display(), chdb = %library_version, "embedded store open");
+        Ok(Self { writer, readers, analyst, data_dir, version: OnceCell::new(), library_version })
+    }
+
+    /// The data directory, resolved.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The chDB library's own version string.
+    pub fn library_version(&self) -> &str {
+        &self.library_version
+    }
+
+    async fn run(queue: &mpsc::Sender<Job>, work: Work) -> Result<Vec<u8>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Job { work, reply })
+            .map_err(|_| StoreError::unavailable("the embedded store is closed"))?;
+        answer.await.map_err(|_| StoreError::unavailable("a chDB connection thread ended"))?
+    }
+}
+
+fn connect_raw(lib: &Arc<ffi::Library>, args: &[String], data_dir: &Path) -> Result<ffi::Connection, StoreError> {
+    lib.connect(args).map_err(|e| if is_locked(data_dir) { StoreError::Locked { dir: data_dir.to_owned() } } else { e })
+}
+
+/// Starts one thread per connection, all taking jobs from one queue.
+fn spawn_workers(name: &str, connections: Vec<ffi::Connection>) -> Result<mpsc::Sender<Job>, StoreError> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for (i, mut conn) in connections.into_iter().enumerate() {
+        let rx = Arc::clone(&rx);
+        std::thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .stack_size(WORKER_STACK_BYTES)
+            .spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job, not while running it.
+                    let job = match rx.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return }; // store dropped: the thread ends
+                    let outcome = run_job(&mut conn, &job);
+                    let _ = job.reply.send(outcome);
+                }
+            })
+            .map_err(|e| StoreError::unavailable(format!("cannot start a chDB thread: {e}")))?;
+    }
+    Ok(tx)
+}
+
+fn run_job(conn: &mut ffi::Connection, job: &Job) -> Result<Vec<u8>, StoreError> {
+    match &job.work {
+        Work::Insert { insert, format, data } => conn.insert(insert, format, data).map(|()| Vec::new()),
+        Work::Query { database: None, sql, format } => conn.query(sql, format),
+        Work::Query { database: Some(database), sql, format } => {
+            conn.query(format!("USE {database}").as_bytes(), "TabSeparated")?;
+            let outcome = conn.query(sql, format);
+            conn.query(format!("USE {DATABASE}").as_bytes(), "TabSeparated")?;
+            outcome
+        }
+    }
+}
+
+/// Whether another process holds chDB's lock on `dir/status`.
+fn is_locked(dir: &Path) -> bool {
+    match std::fs::File::open(dir.join("status")) {
+        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Embedded
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        let work = Work::Query { database: None, sql: sql.as_bytes().to_vec(), format: "TabSeparated" };
+        Self::run(&self.writer, work).await.map(|_| ())
+    }
+
+    async fn query_raw(&self, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
+        Self::run(&self.readers, Work::Query { database: None, sql: sql.as_bytes().to_vec(), format }).await
+    }
+
+    async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
+        if !crate::sql::is_identifier(database) {
+            return Err(StoreError::Invalid(format!("database name {database:?} is not a plain identifier")));
+        }
+        let work = Work::Query { database: Some(database.to_owned()), sql: sql.as_bytes().to_vec(), format };
+        Self::run(&self.analyst, work).await
+    }
+
+    fn database(&self) -> &str {
+        DATABASE
+    }
+
+    async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError> {
+        Self::run(&self.writer, Work::Insert { insert: insert.to_owned(), format, data }).await.map(|_| ())
+    }
+
+    async fn version(&self) -> Result<EngineVersion, StoreError> {
+        self.version
+            .get_or_try_init(|| async {
+                let raw = self.query_raw("SELECT version()", "TabSeparated").await?;
+                EngineVersion::parse(String::from_utf8_lossy(&raw).trim())
+            })
+            .await
+            .cloned()
+    }
+}

@@ -1,0 +1,157 @@
+//! Everything ClickHouse.
+//!
+//! Owns the [`Store`] trait and its two backends — [`EmbeddedStore`] (chDB in-process, the
+//! default) and [`ServerStore`] (a ClickHouse server or cluster over HTTP) — the row types and
+//! their RowBinary encoding, the migration runner, retention, and the read queries that return
+//! core types. No other crate speaks SQL or touches chDB.
+//!
+//! Both backends run the same SQL: every statement must work on chDB 26.x and on ClickHouse
+//! server 18.16. Where a newer feature is worth it, the [`EngineVersion`] is consulted and the
+//! code falls back; queries are never forked per backend.
+
+pub mod analyst;
+mod embedded;
+mod error;
+pub mod migrate;
+pub mod retention;
+pub mod rowbinary;
+pub mod rows;
+mod server;
+pub mod sites;
+pub mod sql;
+
+use async_trait::async_trait;
+
+pub use embedded::{EmbeddedConfig, EmbeddedStore};
+pub use error::StoreError;
+pub use rows::EventRow;
+pub use server::{ServerConfig, ServerStore};
+
+/// Which engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Embedded,
+    Server,
+}
+
+/// The engine's version, for the few places that fall back on older servers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EngineVersion {
+    pub major: u32,
+    pub minor: u32,
+    /// As the engine printed it.
+    pub text: String,
+}
+
+impl EngineVersion {
+    /// Parses `18.16.1` or `26.7.3.1`.
+    ///
+    /// # Errors
+    /// [`StoreError::Decode`] when the text does not start with two dotted numbers.
+    pub fn parse(text: &str) -> Result<Self, StoreError> {
+        let mut parts = text.split('.').map(str::parse::<u32>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(major)), Some(Ok(minor))) => Ok(Self { major, minor, text: text.to_owned() }),
+            _ => Err(StoreError::Decode(format!("unexpected engine version {text:?}"))),
+        }
+    }
+
+    /// `LowCardinality` became a regular (non-experimental) type in 19.0.
+    pub fn has_low_cardinality(&self) -> bool {
+        self.major >= 19
+    }
+}
+
+/// A ClickHouse engine Larder can store events in. Object-safe: services hold an
+/// `Arc<dyn Store>`; the typed operations live in `impl dyn Store` below and in the modules.
+///
+/// Implementations must be safe to call from many tokio tasks at once and must not block the
+/// async workers.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    fn kind(&self) -> BackendKind;
+
+    /// Runs a statement that returns nothing (DDL, `ALTER`, `INSERT … SELECT`).
+    async fn execute(&self, sql: &str) -> Result<(), StoreError>;
+
+    /// Runs a query and returns its whole output in `format` (`RowBinary`, `JSONEachRow`, `CSV`…).
+    async fn query_raw(&self, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError>;
+
+    /// Like [`Store::query_raw`], with `database` as the current database, on a session that may
+    /// not change data or schema (`readonly=2`). Used for analysts' SQL.
+    async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError>;
+
+    /// The database that holds Larder's tables.
+    fn database(&self) -> &str;
+
+    /// Inserts pre-encoded rows: `insert` is `INSERT INTO table (columns)`, `data` is in `format`.
+    async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError>;
+
+    /// The engine's version (asked once, then cached).
+    async fn version(&self) -> Result<EngineVersion, StoreError>;
+
+    /// Creates what must exist before migrations run (the server's database).
+    async fn prepare(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl dyn Store {
+    /// Checks that the engine answers a trivial query.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let out = self.query_raw("SELECT 1", "TabSeparated").await?;
+        if out.trim_ascii() == b"1" {
+            Ok(())
+        } else {
+            Err(StoreError::Decode(format!("unexpected answer to SELECT 1: {:?}", String::from_utf8_lossy(&out))))
+        }
+    }
+
+    /// Inserts rows of one type in a single statement, encoded as RowBinary.
+    ///
+    /// # Errors
+    /// As [`Store::insert_raw`].
+    pub async fn insert_rows<R: rowbinary::Row>(&self, rows: &[R]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let data = rowbinary::encode_rows(rows);
+        self.insert_raw(&R::insert_statement(), "RowBinary", data).await
+    }
+
+    /// Inserts validated events.
+    ///
+    /// # Errors
+    /// As [`Store::insert_raw`].
+    pub async fn insert_events(&self, events: &[larder_core::Event]) -> Result<(), StoreError> {
+        let rows: Vec<EventRow> = events.iter().map(EventRow::from).collect();
+        self.insert_rows(&rows).await
+    }
+
+    /// Runs `SELECT <R's columns> FROM …` (the caller writes everything after the column list)
+    /// and decodes the RowBinary answer.
+    ///
+    /// # Errors
+    /// As [`Store::query_raw`], or [`StoreError::Decode`].
+    pub async fn fetch_rows<R: rowbinary::Row>(&self, from_and_rest: &str) -> Result<Vec<R>, StoreError> {
+        let sql = format!("SELECT {} {from_and_rest}", R::COLUMNS.join(", "));
+        let bytes = self.query_raw(&sql, "RowBinary").await?;
+        rowbinary::decode_rows(&bytes)
+    }
+
+    /// Runs a query and deserialises each JSONEachRow line into `T`.
+    ///
+    /// # Errors
+    /// As [`Store::query_raw`], or [`StoreError::Decode`].
+    pub async fn fetch_json<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
+        let bytes = self.query_raw(sql, "JSONEachRow").await?;
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.trim_ascii().is_empty())
+            .map(|line| serde_json::from_slice(line).map_err(|e| StoreError::Decode(e.to_string())))
+            .collect()
+    }
+}

@@ -1,0 +1,148 @@
+//! The server backend: a ClickHouse server or cluster over HTTP, through the official
+//! `clickhouse` crate.
+//!
+//! Schema validation of the crate is turned off: it relies on `describe_include_subcolumns`,
+//! which ClickHouse 18.16 lacks, and Larder encodes and decodes its own RowBinary anyway.
+
+use async_trait::async_trait;
+use tokio::sync::OnceCell;
+
+use crate::error::{StoreError, parse_error_code};
+use crate::{BackendKind, EngineVersion, Store};
+
+/// Settings of the server store.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// `http://host:8123`.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    /// Database holding Larder's tables; created if missing.
+    pub database: String,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// The store on a ClickHouse server.
+#[derive(Clone)]
+pub struct ServerStore {
+    client: clickhouse::Client,
+    analyst: clickhouse::Client,
+    bootstrap: clickhouse::Client,
+    database: String,
+    version: std::sync::Arc<OnceCell<EngineVersion>>,
+}
+
+impl std::fmt::Debug for ServerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerStore").field("database", &self.database).finish_non_exhaustive()
+    }
+}
+
+impl ServerStore {
+    /// Builds the client. Nothing is sent until the first statement, so this succeeds while the
+    /// server is down; [`Store::ping`](crate::Store) tells whether it is up.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the database name is not a plain identifier.
+    pub fn new(config: &ServerConfig) -> Result<Self, StoreError> {
+        if !crate::sql::is_identifier(&config.database) {
+            return Err(StoreError::Invalid(format!("database name {:?} is not a plain identifier", config.database)));
+        }
+        let bootstrap = clickhouse::Client::default()
+            .with_url(config.url.trim_end_matches('/'))
+            .with_user(&config.user)
+            .with_password(&config.password)
+            .with_validation(false)
+            .with_setting("output_format_json_quote_64bit_integers", "0");
+        let client = bootstrap.clone().with_database(&config.database);
+        // readonly=2: may change settings (FORMAT, limits) but not data or schema.
+        let analyst = client.clone().with_setting("readonly", "2");
+        Ok(Self { client, analyst, bootstrap, database: config.database.clone(), version: Default::default() })
+    }
+
+    /// Creates the database if it is missing. Called by the migration runner.
+    pub(crate) async fn ensure_database(&self) -> Result<(), StoreError> {
+        self.bootstrap
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))
+            .execute()
+            .await
+            .map_err(map_error)
+    }
+
+    async fn fetch(client: &clickhouse::Client, sql: &str, format: &str) -> Result<Vec<u8>, StoreError> {
+        let mut cursor = client.query_raw(sql).fetch_bytes(format).map_err(map_error)?;
+        let mut out = Vec::new();
+        while let Some(chunk) = cursor.next().await.map_err(map_error)? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}
+
+/// Maps the crate's errors: transport problems are retryable, server answers carry a code.
+fn map_error(error: clickhouse::error::Error) -> StoreError {
+    use clickhouse::error::Error;
+    match error {
+        Error::BadResponse(message) => match parse_error_code(&message) {
+            Some(_) => StoreError::from_engine_message(&message),
+            None => StoreError::Unavailable { message, source: None },
+        },
+        Error::Network(_) | Error::TimedOut => {
+            StoreError::Unavailable { message: "cannot reach the ClickHouse server".into(), source: Some(Box::new(error)) }
+        }
+        other => StoreError::Decode(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Store for ServerStore {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Server
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.client.query_raw(sql).execute().await.map_err(map_error)
+    }
+
+    async fn query_raw(&self, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
+        Self::fetch(&self.client, sql, format).await
+    }
+
+    async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
+        Self::fetch(&self.analyst.clone().with_database(database), sql, format).await
+    }
+
+    fn database(&self) -> &str {
+        &self.database
+    }
+
+    async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError> {
+        let mut writer = self.client.insert_formatted_with(format!("{insert} FORMAT {format}"));
+        writer.send(data.into()).await.map_err(map_error)?;
+        writer.end().await.map_err(map_error)
+    }
+
+    async fn version(&self) -> Result<EngineVersion, StoreError> {
+        self.version
+            .get_or_try_init(|| async {
+                let raw = Self::fetch(&self.bootstrap, "SELECT version()", "TabSeparated").await?;
+                EngineVersion::parse(String::from_utf8_lossy(&raw).trim())
+            })
+            .await
+            .cloned()
+    }
+
+    async fn prepare(&self) -> Result<(), StoreError> {
+        self.ensure_database().await
+    }
+}

@@ -1,0 +1,73 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use larder_store::{EmbeddedConfig, EmbeddedStore, ServerConfig, ServerStore, Store};
+
+/// `libchdb.so`: `LARDER_CHDB_LIBRARY`, else where `make` installs it.
+pub fn chdb_library() -> PathBuf {
+    let path = std::env::var_os("LARDER_CHDB_LIBRARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor/chdb/libchdb.so")));
+    assert!(path.exists(), "chDB library missing at {}: run `make test`, which installs it", path.display());
+    path
+}
+
+/// The test ClickHouse server's URL, set by `make test` (scripts/ch-server.sh).
+pub fn server_url() -> String {
+    std::env::var("LARDER_TEST_CLICKHOUSE_URL")
+        .expect("LARDER_TEST_CLICKHOUSE_URL is not set: run the tests with `make test`, which starts clickhouse-server")
+}
+
+/// A store on a fresh chDB data directory, kept alive by the returned guard.
+pub async fn embedded() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(EmbeddedConfig {
+        data_dir: dir.path().join("data"),
+        library: chdb_library(),
+        read_connections: 2,
+    })
+    .await
+    .expect("open embedded store");
+    (dir, Arc::new(store))
+}
+
+/// A store on a fresh database of the test server.
+pub fn server(test: &str) -> Arc<dyn Store> {
+    let database = format!("t_{}_{}", test, uuid::Uuid::new_v4().simple());
+    Arc::new(
+        ServerStore::new(&ServerConfig { url: server_url(), user: "default".into(), password: String::new(), database })
+            .expect("server store"),
+    )
+}
+
+/// Migrated stores of both kinds.
+pub async fn both(test: &str) -> (tempfile::TempDir, Vec<Arc<dyn Store>>) {
+    let (dir, embedded) = embedded().await;
+    let server = server(test);
+    for store in [&embedded, &server] {
+        larder_store::migrate::migrate(store.as_ref()).await.expect("migrate");
+    }
+    (dir, vec![embedded, server])
+}
+
+/// Polls `check` until it returns true or the deadline passes.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not true within {deadline:?}");
+}
+
+pub async fn count(store: &dyn Store, sql: &str) -> u64 {
+    let out = store.query_raw(sql, "TabSeparated").await.expect("count query");
+    String::from_utf8_lossy(&out).trim().parse().expect("a number")
+}

@@ -1,0 +1,11 @@
+//! Store integration tests against real engines: embedded chDB (a fresh data directory per
+//! test; nextest runs each test in its own process, as chDB allows one directory per process)
+//! and a real `clickhouse-server` started by `make test` (a fresh database per test).
+
+mod helpers;
+mod migrations;
+mod parity;
+mod retention;
+mod roundtrip;
+mod sites;
+mod unreachable;

@@ -1,0 +1,63 @@
+use larder_store::migrate::{MIGRATIONS, migrate};
+
+use crate::helpers::{both, count};
+
+const TABLES: &[&str] =
+    &["events", "sites", "salts", "users", "user_roles", "api_tokens", "login_attempts", "audit_log", "funnels", "goals"];
+
+#[tokio::test]
+async fn migrations_apply_from_empty_and_reapply_as_a_no_op() {
+    let (_dir, stores) = both("migrations").await; // `both` applied them once already
+    for store in &stores {
+        let kind = store.kind();
+        for table in TABLES {
+            let n = count(
+                store.as_ref(),
+                &format!("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = '{table}'"),
+            )
+            .await;
+            assert_eq!(n, 1, "{kind:?}: table {table} exists");
+        }
+        let recorded = count(store.as_ref(), "SELECT count() FROM schema_migrations").await;
+        assert_eq!(recorded, MIGRATIONS.len() as u64, "{kind:?}: each migration recorded once");
+
+        let again = migrate(store.as_ref()).await.expect("second run");
+        assert!(again.applied.is_empty(), "{kind:?}: nothing applied twice: {again:?}");
+        assert_eq!(again.already_applied.len(), MIGRATIONS.len(), "{kind:?}");
+        let recorded = count(store.as_ref(), "SELECT count() FROM schema_migrations").await;
+        assert_eq!(recorded, MIGRATIONS.len() as u64, "{kind:?}: still recorded once");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_migration_names_its_file_and_statement_and_is_not_recorded() {
+    use larder_store::StoreError;
+    use larder_store::migrate::{Migration, migrate_with};
+    let (_dir, stores) = both("failing_migration").await;
+    let bad = [Migration {
+        version: 2,
+        name: "0002_broken",
+        sql: "CREATE TABLE IF NOT EXISTS ok_table (x UInt8) ENGINE = Memory;\nCREATE TABLE broken (x NoSuchType) ENGINE = Memory;",
+    }];
+    for store in &stores {
+        let kind = store.kind();
+        let err = migrate_with(store.as_ref(), &bad).await.expect_err("broken migration fails");
+        match &err {
+            StoreError::Migration { name, statement, source } => {
+                assert_eq!((name.as_str(), *statement), ("0002_broken", 2), "{kind:?}: {err}");
+                assert!(matches!(**source, StoreError::Rejected { .. }), "{kind:?}: engine rejected it: {source:?}");
+            }
+            other => panic!("{kind:?}: expected a migration error, got {other:?}"),
+        }
+        let recorded = count(store.as_ref(), "SELECT count() FROM schema_migrations WHERE version = 2").await;
+        assert_eq!(recorded, 0, "{kind:?}: a failed migration is not recorded");
+
+        let fixed = [Migration { sql: "CREATE TABLE IF NOT EXISTS ok_table (x UInt8) ENGINE = Memory;", ..bad[0] }];
+        let report = migrate_with(store.as_ref(), &fixed).await.expect("fixed migration applies");
+        assert_eq!(report.applied, vec!["0002_broken".to_owned()], "{kind:?}");
+
+        let edited = [Migration { sql: "SELECT 1;", ..bad[0] }];
+        let err = migrate_with(store.as_ref(), &edited).await.expect_err("edited migration is refused");
+        assert!(matches!(err, StoreError::MigrationChanged { .. }), "{kind:?}: {err:?}");
+    }
+}
