@@ -7,7 +7,7 @@
 set -euo pipefail
 cmd=${1:?usage: ch-server.sh start|stop DIR}
 dir=${2:?usage: ch-server.sh start|stop DIR}
-bin=${CLICKHOUSE_SERVER_BIN:-/usr/sbin/clickhouse-server}
+bin=${CLICKHOUSE_SERVER_BIN:-$(command -v clickhouse-server || echo /usr/bin/clickhouse-server)}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what `make run` needs and is missing: chDB's libchdb.so and the CC0 country database,
-# both from npm packages (npm pack, unpacked into vendor/, never committed). Idempotent and
-# quiet when everything is there.
+# Installs what is missing, quietly when everything is there (idempotent).
+#   scripts/setup.sh        what `make run` needs: chDB's libchdb.so and the CC0 country database,
+#                           both from npm packages (npm pack, unpacked into vendor/, never committed)
+#   scripts/setup.sh test   also what `make test` needs: Debian's clickhouse-server, cargo-nextest
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 CHDB_PACKAGE="@chdb/lib-linux-x64-gnu"
@@ -54,4 +55,16 @@ if [ ! -f "$geo_dir/country.mmdb" ] || [ "$(cat "$geo_dir/VERSION" 2>/dev/null)"
   cp "$geo_dir.tmp/NRO_LICENSE" "$geo_dir/NRO_LICENSE" 2>/dev/null || true
   rm -rf "$geo_dir.tmp"
   echo "$GEO_VERSION" > "$geo_dir/VERSION"
+fi
+
+if [ "${1:-}" = "test" ]; then
+  if [ ! -x /usr/bin/clickhouse-server ] && [ ! -x /usr/sbin/clickhouse-server ]; then
+    apt_install clickhouse-server
+  fi
+  need curl || apt_install curl
+  need python3 || apt_install python3
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-nextest from crates.io" >&2
+    cargo install --quiet --locked cargo-nextest
+  fi
 fi

@@ -186,10 +186,9 @@ fn parse_currency(raw: &str) -> Result<[u8; 3], ValidationError> {
         [a, b, c] if bytes.iter().all(u8::is_ascii_alphabetic) => {
             Ok([a.to_ascii_uppercase(), b.to_ascii_uppercase(), c.to_ascii_uppercase()])
         }
-        _ => Err(ValidationError::Invalid {
-            field: "revenue.currency",
-            reason: "must be a three-letter ISO 4217 code",
-        }),
+        _ => {
+            Err(ValidationError::Invalid { field: "revenue.currency", reason: "must be a three-letter ISO 4217 code" })
+        }
     }
 }
 
@@ -401,11 +400,7 @@ mod tests {
     #[test]
     fn money_rejects_what_is_not_a_bounded_decimal() {
         for amount in ["", "-", ".5", "1.23456", "1e3", "12,50", "abc", "1000000000.01", "99999999999", " 1"] {
-            assert_eq!(
-                Money::parse(amount, "EUR").map_err(|e| e.field()),
-                Err("revenue.amount"),
-                "amount {amount:?}"
-            );
+            assert_eq!(Money::parse(amount, "EUR").map_err(|e| e.field()), Err("revenue.amount"), "amount {amount:?}");
         }
     }
 
@@ -431,10 +426,7 @@ mod tests {
         assert_eq!(EventName::parse(" pageview ").map(|n| n.as_str().to_owned()), Ok("pageview".into()));
         assert!(EventName::parse("").is_err(), "empty");
         assert!(EventName::parse("a\u{0}b").is_err(), "control character");
-        assert_eq!(
-            EventName::parse(&"x".repeat(121)),
-            Err(ValidationError::TooLong { field: "name", max: 120 })
-        );
+        assert_eq!(EventName::parse(&"x".repeat(121)), Err(ValidationError::TooLong { field: "name", max: 120 }));
     }
 
     #[test]

@@ -31,8 +31,8 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
     }
 }
 
@@ -48,7 +48,18 @@ pub struct FixtureSpec {
     pub visitors: u64,
 }
 
-const PAGES: &[&str] = &["/", "/c/tea", "/c/coffee", "/p/green-tea", "/p/earl-grey", "/p/café-crème", "/cart", "/checkout", "/search", "/about"];
+const PAGES: &[&str] = &[
+    "/",
+    "/c/tea",
+    "/c/coffee",
+    "/p/green-tea",
+    "/p/earl-grey",
+    "/p/café-crème",
+    "/cart",
+    "/checkout",
+    "/search",
+    "/about",
+];
 const SOURCES: &[(&str, &str, &str)] = &[
     ("", "", "direct"),
     ("www.google.com", "Google", "search"),
@@ -57,8 +68,10 @@ const SOURCES: &[(&str, &str, &str)] = &[
     ("news.example", "news.example", "referral"),
     ("", "Newsletter", "email"),
 ];
-const QUERIES: &[&str] = &["green tea", "earl grey", "matcha", "o'clock mug", "teapot", "chai \\ latte", "ümlaut tee", "xyzzy"];
-const COUNTRIES: &[(&str, &str, &str)] = &[("DE", "BE", "Berlin"), ("FR", "IDF", "Paris"), ("US", "CA", "San Francisco"), ("GB", "", ""), ("", "", "")];
+const QUERIES: &[&str] =
+    &["green tea", "earl grey", "matcha", "o'clock mug", "teapot", "chai \\ latte", "ümlaut tee", "xyzzy"];
+const COUNTRIES: &[(&str, &str, &str)] =
+    &[("DE", "BE", "Berlin"), ("FR", "IDF", "Paris"), ("US", "CA", "San Francisco"), ("GB", "", ""), ("", "", "")];
 const BROWSERS: &[(&str, &str, &str, &str, DeviceType)] = &[
     ("Chrome", "130", "Windows", "10", DeviceType::Desktop),
     ("Safari", "18", "iOS", "18.1", DeviceType::Mobile),
@@ -91,9 +104,9 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
     let site = spec.sites[(visitor % spec.sites.len() as u64) as usize].clone();
     let offset = rng.below(u64::from(spec.span_secs.max(1)));
     let timestamp = spec.start + chrono::Duration::seconds(offset as i64);
-    let (referrer_host, source, medium) = *rng.pick(SOURCES);
-    let (country, region, city) = *rng.pick(COUNTRIES);
-    let (browser, browser_version, os, os_version, device) = *rng.pick(BROWSERS);
+    let (referrer_host, source, medium) = rng.pick(SOURCES);
+    let (country, region, city) = rng.pick(COUNTRIES);
+    let (browser, browser_version, os, os_version, device) = rng.pick(BROWSERS);
     let roll = rng.below(100);
     let name = match roll {
         0..=69 => "pageview",
@@ -113,8 +126,8 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
     let pathname = match name {
         "search" | "search_click" => "/search",
         "begin_checkout" | "purchase" => "/checkout",
-        "add_to_cart" | "view_item" => *rng.pick(&PAGES[3..6]),
-        _ => *rng.pick(PAGES),
+        "add_to_cart" | "view_item" => rng.pick(&PAGES[3..6]),
+        _ => rng.pick(PAGES),
     };
     let mut event = Event {
         // Derived from the seed so that equal fixtures have equal ids.
@@ -151,7 +164,7 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
         search: None,
         ux: Ux::default(),
     };
-    let (product_id, product_name, category, price_e4) = *rng.pick(PRODUCTS);
+    let (product_id, product_name, category, price_e4) = rng.pick(PRODUCTS);
     let item = |quantity| Item {
         product_id: text(product_id),
         name: text(product_name),
@@ -161,13 +174,13 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
     };
     match name {
         "search" => {
-            let query = *rng.pick(QUERIES);
+            let query = rng.pick(QUERIES);
             let results = if query == "xyzzy" || query == "ümlaut tee" { 0 } else { rng.below(40) as u32 + 1 };
             event.search = Some(Search { query: text(query), result_count: Some(results), ..Search::default() });
         }
         "search_click" => {
             event.search = Some(Search {
-                query: text(*rng.pick(&QUERIES[..5])),
+                query: text(rng.pick(&QUERIES[..5])),
                 result_count: None,
                 clicked_position: Some(rng.below(10) as u16 + 1),
                 clicked_product: text(product_id),
@@ -176,27 +189,35 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
         "view_item" | "add_to_cart" | "begin_checkout" => event.items = vec![item(1 + rng.below(3) as u32)],
         "purchase" => {
             let quantity = 1 + rng.below(3) as u32;
-            let second = Item { product_id: text("p-9"), name: text("Gift wrap"), category: String::new(), quantity: 1, price_e4: 25_000 };
+            let second = Item {
+                product_id: text("p-9"),
+                name: text("Gift wrap"),
+                category: String::new(),
+                quantity: 1,
+                price_e4: 25_000,
+            };
             let total = price_e4 * i64::from(quantity) + second.price_e4;
             event.items = vec![item(quantity), second];
             event.revenue = Money::from_e4(total, "EUR").ok();
             event.order_id = format!("order-{}", rng.below(1_000_000));
-            event.props = vec![(text("payment"), text(*rng.pick(&["card", "paypal", "invoice"])))];
+            event.props = vec![(text("payment"), text(rng.pick(&["card", "paypal", "invoice"])))];
         }
         "engagement" => {
             event.ux.scroll_depth_pct = Some(rng.below(101) as u8);
             event.ux.engaged_ms = Some(rng.below(300_000) as u32);
         }
-        "rage_click" | "dead_click" => event.ux.selector = text(*rng.pick(&["button.add-to-cart", "#promo > a", "div.gallery img"])),
+        "rage_click" | "dead_click" => {
+            event.ux.selector = text(rng.pick(&["button.add-to-cart", "#promo > a", "div.gallery img"]))
+        }
         "js_error" => {
             event.ux.error = Some(JsError {
-                message: text(*rng.pick(&["TypeError: x is undefined", "ReferenceError: 'cart' is not defined"])),
+                message: text(rng.pick(&["TypeError: x is undefined", "ReferenceError: 'cart' is not defined"])),
                 source: text("/assets/app.js"),
                 line: 1 + rng.below(500) as u32,
             });
         }
         "web_vital" => {
-            let vital = *rng.pick(&[WebVitalName::Lcp, WebVitalName::Cls, WebVitalName::Inp, WebVitalName::Ttfb]);
+            let vital = rng.pick(&[WebVitalName::Lcp, WebVitalName::Cls, WebVitalName::Inp, WebVitalName::Ttfb]);
             let value = if vital == WebVitalName::Cls { rng.below(50) as f64 / 100.0 } else { rng.below(6000) as f64 };
             event.ux.vital = Some(WebVital { name: vital, value });
         }
@@ -230,7 +251,9 @@ mod tests {
     #[test]
     fn fixtures_cover_every_kind_of_event() {
         let all = events(&spec(1));
-        for name in ["pageview", "search", "search_click", "purchase", "rage_click", "js_error", "web_vital", "engagement"] {
+        for name in
+            ["pageview", "search", "search_click", "purchase", "rage_click", "js_error", "web_vital", "engagement"]
+        {
             assert!(all.iter().any(|e| e.name.as_str() == name), "fixture has {name}");
         }
         assert!(all.iter().any(|e| e.search.as_ref().is_some_and(|s| s.result_count == Some(0))), "a no-result search");

@@ -11,7 +11,7 @@ pub mod fixtures;
 pub mod site;
 
 pub use event::{
-    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search,
-    SessionId, Ux, ValidationError, VisitorId, WebVital, WebVitalName,
+    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, Ux,
+    ValidationError, VisitorId, WebVital, WebVitalName,
 };
 pub use site::SiteDomain;

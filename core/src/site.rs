@@ -87,7 +87,8 @@ mod tests {
     fn site_domain_rejects_what_is_not_a_host_name() {
         let long_label = "a".repeat(64);
         let long_name = vec!["abcdefghij"; 24].join(".");
-        for raw in ["", ".", "a..b", "-a.b", "a-.b", "a_b.c", "shop.example/path", "ü.example", &long_label, &long_name] {
+        for raw in ["", ".", "a..b", "-a.b", "a-.b", "a_b.c", "shop.example/path", "ü.example", &long_label, &long_name]
+        {
             assert!(
                 matches!(SiteDomain::parse(raw), Err(ValidationError::Invalid { field: "site", .. })),
                 "input {raw:?} should be rejected"

@@ -64,7 +64,12 @@ fn scope_database(site: &SiteDomain) -> String {
 ///
 /// # Errors
 /// [`StoreError::Rejected`] for SQL the engine refuses (including any write), store errors.
-pub async fn run(store: &dyn Store, site: &SiteDomain, query: &str, format: ExportFormat) -> Result<Vec<u8>, StoreError> {
+pub async fn run(
+    store: &dyn Store,
+    site: &SiteDomain,
+    query: &str,
+    format: ExportFormat,
+) -> Result<Vec<u8>, StoreError> {
     let query = query.trim().trim_end_matches(';').trim();
     if query.is_empty() {
         return Err(StoreError::Invalid("the query is empty".into()));

@@ -169,7 +169,10 @@ impl<'a> Reader<'a> {
         let low = self.u64()?;
         Ok(uuid::Uuid::from_u64_pair(high, low))
     }
-    pub fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    pub fn nullable<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         match self.u8()? {
             1 => Ok(None),
             0 => read(self).map(Some),

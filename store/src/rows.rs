@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use larder_core::{
-    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId,
-    SiteDomain, Ux, VisitorId, WebVital, WebVitalName,
+    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, SiteDomain,
+    Ux, VisitorId, WebVital, WebVitalName,
 };
 
 use crate::error::StoreError;
@@ -65,13 +65,52 @@ pub struct EventRow {
 impl Row for EventRow {
     const TABLE: &'static str = "events";
     const COLUMNS: &'static [&'static str] = &[
-        "event_id", "site", "timestamp", "name", "visitor_id", "session_id", "hostname", "pathname",
-        "referrer_host", "referrer_source", "referrer_medium", "utm_source", "utm_medium", "utm_campaign",
-        "utm_term", "utm_content", "country", "region", "city", "browser", "browser_version", "os",
-        "os_version", "device", "props.key", "props.value", "revenue", "currency", "order_id",
-        "items.product_id", "items.name", "items.category", "items.quantity", "items.price", "search_query",
-        "search_results", "search_position", "search_product", "scroll_depth", "engaged_ms", "selector",
-        "vital_name", "vital_value", "error_message", "error_source", "error_line",
+        "event_id",
+        "site",
+        "timestamp",
+        "name",
+        "visitor_id",
+        "session_id",
+        "hostname",
+        "pathname",
+        "referrer_host",
+        "referrer_source",
+        "referrer_medium",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "country",
+        "region",
+        "city",
+        "browser",
+        "browser_version",
+        "os",
+        "os_version",
+        "device",
+        "props.key",
+        "props.value",
+        "revenue",
+        "currency",
+        "order_id",
+        "items.product_id",
+        "items.name",
+        "items.category",
+        "items.quantity",
+        "items.price",
+        "search_query",
+        "search_results",
+        "search_position",
+        "search_product",
+        "scroll_depth",
+        "engaged_ms",
+        "selector",
+        "vital_name",
+        "vital_value",
+        "error_message",
+        "error_source",
+        "error_line",
     ];
 
     fn encode(&self, w: &mut Writer) {
@@ -82,10 +121,24 @@ impl Row for EventRow {
         w.u64(self.visitor_id);
         w.u64(self.session_id);
         for text in [
-            &self.hostname, &self.pathname, &self.referrer_host, &self.referrer_source, &self.referrer_medium,
-            &self.utm_source, &self.utm_medium, &self.utm_campaign, &self.utm_term, &self.utm_content,
-            &self.country, &self.region, &self.city, &self.browser, &self.browser_version, &self.os,
-            &self.os_version, &self.device,
+            &self.hostname,
+            &self.pathname,
+            &self.referrer_host,
+            &self.referrer_source,
+            &self.referrer_medium,
+            &self.utm_source,
+            &self.utm_medium,
+            &self.utm_campaign,
+            &self.utm_term,
+            &self.utm_content,
+            &self.country,
+            &self.region,
+            &self.city,
+            &self.browser,
+            &self.browser_version,
+            &self.os,
+            &self.os_version,
+            &self.device,
         ] {
             w.str(text);
         }
@@ -235,7 +288,10 @@ impl TryFrom<EventRow> for Event {
         let vital = if r.vital_name.is_empty() {
             None
         } else {
-            Some(WebVital { name: WebVitalName::parse(&r.vital_name).map_err(invalid)?, value: r.vital_value.unwrap_or(0.0) })
+            Some(WebVital {
+                name: WebVitalName::parse(&r.vital_name).map_err(invalid)?,
+                value: r.vital_value.unwrap_or(0.0),
+            })
         };
         let items = (0..r.items_product_id.len())
             .map(|i| Item {

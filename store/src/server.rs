@@ -97,9 +97,10 @@ fn map_error(error: clickhouse::error::Error) -> StoreError {
             Some(_) => StoreError::from_engine_message(&message),
             None => StoreError::Unavailable { message, source: None },
         },
-        Error::Network(_) | Error::TimedOut => {
-            StoreError::Unavailable { message: "cannot reach the ClickHouse server".into(), source: Some(Box::new(error)) }
-        }
+        Error::Network(_) | Error::TimedOut => StoreError::Unavailable {
+            message: "cannot reach the ClickHouse server".into(),
+            source: Some(Box::new(error)),
+        },
         other => StoreError::Decode(other.to_string()),
     }
 }

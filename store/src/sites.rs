@@ -57,8 +57,15 @@ struct SiteRow {
 impl Row for SiteRow {
     const TABLE: &'static str = "sites";
     const COLUMNS: &'static [&'static str] = &[
-        "site", "timezone", "retention_days", "honour_privacy_signals", "search_params",
-        "allowed_query_params", "created_at", "version", "deleted",
+        "site",
+        "timezone",
+        "retention_days",
+        "honour_privacy_signals",
+        "search_params",
+        "allowed_query_params",
+        "created_at",
+        "version",
+        "deleted",
     ];
 
     fn encode(&self, w: &mut Writer) {

@@ -146,8 +146,9 @@ impl Connection {
     pub(crate) fn query(&mut self, sql: &[u8], format: &str) -> Result<Vec<u8>, StoreError> {
         // SAFETY: the handle is valid until Drop; the buffers are valid for the given lengths
         // during the call.
-        let result =
-            unsafe { (self.lib.query)(*self.handle, sql.as_ptr().cast(), sql.len(), format.as_ptr().cast(), format.len()) };
+        let result = unsafe {
+            (self.lib.query)(*self.handle, sql.as_ptr().cast(), sql.len(), format.as_ptr().cast(), format.len())
+        };
         self.take_result(result, "chdb_query_n")
     }
 
@@ -159,7 +160,13 @@ impl Connection {
         // during each call. The stream handle is destroyed exactly once, on every path, and its
         // error text is copied before that.
         unsafe {
-            let stream = (self.lib.stream_insert)(*self.handle, insert.as_ptr().cast(), insert.len(), format.as_ptr().cast(), format.len());
+            let stream = (self.lib.stream_insert)(
+                *self.handle,
+                insert.as_ptr().cast(),
+                insert.len(),
+                format.as_ptr().cast(),
+                format.len(),
+            );
             if stream.is_null() {
                 return Err(StoreError::unavailable("chdb_stream_insert_n returned no stream"));
             }

@@ -21,7 +21,7 @@ use crate::{BackendKind, EngineVersion, Store};
 /// Settings of the embedded store.
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {
-    /// Where chDB keeps its data (`./data` by default).
+    /// Larder's data directory (`./data` by default); chDB's files go in its `chdb/` subdirectory.
     pub data_dir: PathBuf,
     /// Path of `libchdb.so`.
     pub library: PathBuf,
@@ -31,6 +31,10 @@ pub struct EmbeddedConfig {
 
 /// The ClickHouse database inside the data directory that holds Larder's tables.
 const DATABASE: &str = "larder";
+
+/// The engine's files live in this subdirectory of the data directory; Larder's own (the spool,
+/// the control file) live beside it.
+const ENGINE_SUBDIR: &str = "chdb";
 
 /// Settings every connection gets: plain JSON numbers, UTC output.
 const SESSION_SETTINGS: &[&str] = &["--output_format_json_quote_64bit_integers=0", "--session_timezone=UTC"];
@@ -95,9 +99,14 @@ impl EmbeddedStore {
             message: format!("cannot resolve data directory {}", config.data_dir.display()),
             source: Some(Box::new(e)),
         })?;
+        let engine_dir = data_dir.join(ENGINE_SUBDIR);
+        // Checked before connecting: chDB prints its own lock error to stderr when it fails.
+        if is_locked(&engine_dir) {
+            return Err(StoreError::Locked { dir: data_dir });
+        }
         let lib = ffi::Library::load(&config.library)?;
         let library_version = lib.version();
-        let mut args = vec![format!("--path={}", data_dir.display())];
+        let mut args = vec![format!("--path={}", engine_dir.display())];
         args.extend(SESSION_SETTINGS.iter().map(|s| (*s).to_owned()));
         let connect = |extra: &[&str]| -> Result<ffi::Connection, StoreError> {
             let mut all = args.clone();
@@ -109,8 +118,10 @@ impl EmbeddedStore {
         let mut bootstrap = connect_raw(&lib, &args, &data_dir)?;
         bootstrap.query(format!("CREATE DATABASE IF NOT EXISTS {DATABASE}").as_bytes(), "TabSeparated")?;
         let writer = spawn_workers("chdb-write", vec![connect(&[])?])?;
-        let readers =
-            spawn_workers("chdb-read", (0..config.read_connections.max(1)).map(|_| connect(&[])).collect::<Result<_, _>>()?)?;
+        let readers = spawn_workers(
+            "chdb-read",
+            (0..config.read_connections.max(1)).map(|_| connect(&[])).collect::<Result<_, _>>()?,
+        )?;
         // readonly=2: may change settings (FORMAT, limits) but not data or schema.
         let analyst = spawn_workers("chdb-analyst", vec![connect(&["--readonly=2"])?])?;
         tracing::info!(data_dir = %data_dir.display(), chdb = %library_version, "embedded store open");
@@ -129,15 +140,15 @@ impl EmbeddedStore {
 
     async fn run(queue: &mpsc::Sender<Job>, work: Work) -> Result<Vec<u8>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        queue
-            .send(Job { work, reply })
-            .map_err(|_| StoreError::unavailable("the embedded store is closed"))?;
+        queue.send(Job { work, reply }).map_err(|_| StoreError::unavailable("the embedded store is closed"))?;
         answer.await.map_err(|_| StoreError::unavailable("a chDB connection thread ended"))?
     }
 }
 
 fn connect_raw(lib: &Arc<ffi::Library>, args: &[String], data_dir: &Path) -> Result<ffi::Connection, StoreError> {
-    lib.connect(args).map_err(|e| if is_locked(data_dir) { StoreError::Locked { dir: data_dir.to_owned() } } else { e })
+    let engine_dir = data_dir.join(ENGINE_SUBDIR);
+    lib.connect(args)
+        .map_err(|e| if is_locked(&engine_dir) { StoreError::Locked { dir: data_dir.to_owned() } } else { e })
 }
 
 /// Starts one thread per connection, all taking jobs from one queue.
@@ -179,7 +190,7 @@ fn run_job(conn: &mut ffi::Connection, job: &Job) -> Result<Vec<u8>, StoreError>
     }
 }
 
-/// Whether another process holds chDB's lock on `dir/status`.
+/// Whether another process holds chDB's lock on `dir/status` (`dir` is the engine's path).
 fn is_locked(dir: &Path) -> bool {
     match std::fs::File::open(dir.join("status")) {
         Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),

@@ -36,8 +36,13 @@ pub async fn embedded() -> (tempfile::TempDir, Arc<dyn Store>) {
 pub fn server(test: &str) -> Arc<dyn Store> {
     let database = format!("t_{}_{}", test, uuid::Uuid::new_v4().simple());
     Arc::new(
-        ServerStore::new(&ServerConfig { url: server_url(), user: "default".into(), password: String::new(), database })
-            .expect("server store"),
+        ServerStore::new(&ServerConfig {
+            url: server_url(),
+            user: "default".into(),
+            password: String::new(),
+            database,
+        })
+        .expect("server store"),
     )
 }
 

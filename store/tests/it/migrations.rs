@@ -2,8 +2,18 @@ use larder_store::migrate::{MIGRATIONS, migrate};
 
 use crate::helpers::{both, count};
 
-const TABLES: &[&str] =
-    &["events", "sites", "salts", "users", "user_roles", "api_tokens", "login_attempts", "audit_log", "funnels", "goals"];
+const TABLES: &[&str] = &[
+    "events",
+    "sites",
+    "salts",
+    "users",
+    "user_roles",
+    "api_tokens",
+    "login_attempts",
+    "audit_log",
+    "funnels",
+    "goals",
+];
 
 #[tokio::test]
 async fn migrations_apply_from_empty_and_reapply_as_a_no_op() {

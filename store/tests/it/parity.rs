@@ -45,7 +45,8 @@ async fn the_same_fixture_gives_the_same_answers_on_both_backends() {
     for query in QUERIES {
         let mut answers = Vec::new();
         for store in &stores {
-            let rows: Vec<Value> = store.fetch_json(query).await.unwrap_or_else(|e| panic!("{:?}: {query}: {e}", store.kind()));
+            let rows: Vec<Value> =
+                store.fetch_json(query).await.unwrap_or_else(|e| panic!("{:?}: {query}: {e}", store.kind()));
             answers.push(rows);
         }
         assert!(!answers[0].is_empty(), "query returns rows: {query}");

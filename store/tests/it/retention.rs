@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use larder_core::fixtures::{FixtureSpec, events};
 use larder_core::SiteDomain;
+use larder_core::fixtures::{FixtureSpec, events};
 
 use crate::helpers::{both, count, eventually};
 
@@ -44,7 +44,10 @@ async fn retention_drops_a_sites_old_data_and_keeps_the_rest() {
         .await;
         let oldest = count(
             store.as_ref(),
-            &format!("SELECT count() FROM events WHERE site = 'shop.example' AND timestamp < toDateTime({}, 'UTC')", cutoff.timestamp()),
+            &format!(
+                "SELECT count() FROM events WHERE site = 'shop.example' AND timestamp < toDateTime({}, 'UTC')",
+                cutoff.timestamp()
+            ),
         )
         .await;
         assert_eq!(oldest, 0, "{kind:?}: nothing older than the cutoff");

@@ -9,7 +9,10 @@ pub fn fixture(seed: u64, count: usize) -> Vec<Event> {
     events(&FixtureSpec {
         seed,
         count,
-        sites: vec![SiteDomain::parse("shop.example").expect("site"), SiteDomain::parse("other.example").expect("site")],
+        sites: vec![
+            SiteDomain::parse("shop.example").expect("site"),
+            SiteDomain::parse("other.example").expect("site"),
+        ],
         start: DateTime::from_timestamp(1_790_000_000, 0).expect("start"),
         span_secs: 30 * 86_400,
         visitors: 5_000,

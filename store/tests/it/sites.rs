@@ -44,7 +44,9 @@ async fn analyst_sql_sees_only_the_chosen_sites_events_and_cannot_write() {
             .await
             .expect("query");
         assert_eq!(String::from_utf8_lossy(&out), format!("\"site\",\"n\"\n\"shop.example\",{want}\n"), "{kind:?}");
-        let jsonl = run(store.as_ref(), &shop, "SELECT count() AS n FROM events", ExportFormat::JsonLines).await.expect("jsonl");
+        let jsonl = run(store.as_ref(), &shop, "SELECT count() AS n FROM events", ExportFormat::JsonLines)
+            .await
+            .expect("jsonl");
         assert_eq!(String::from_utf8_lossy(&jsonl).trim(), format!("{{\"n\":{want}}}"), "{kind:?}");
         let write = run(store.as_ref(), &shop, "INSERT INTO events (site) VALUES ('x')", ExportFormat::Csv).await;
         assert!(matches!(write, Err(larder_store::StoreError::Rejected { .. })), "{kind:?}: writes refused: {write:?}");

@@ -1,0 +1,3 @@
+//! One module per endpoint family.
+
+pub(crate) mod local;

@@ -1,0 +1,359 @@
+//! Settings: one TOML file, then `LARDER_SECTION__KEY` environment overrides, then flags.
+//!
+//! [`load`] is a pure function of the file's text and a map of variables, so tests never touch
+//! the process environment. Unknown keys are errors; every problem found is reported at once;
+//! secrets print as `<redacted>`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything Larder can be configured with. See `larder.example.toml` for each key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub store: StoreSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
+}
+
+/// Which ClickHouse engine holds the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// chDB in-process, on `data_dir`.
+    #[default]
+    Embedded,
+    /// A ClickHouse server or cluster over HTTP.
+    Server,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    pub backend: Backend,
+    /// Embedded: the data directory (also holds the spool and the control file).
+    pub data_dir: PathBuf,
+    /// Embedded: path of `libchdb.so`; empty means where `make` installed it.
+    pub chdb_library: PathBuf,
+    /// Embedded: connections serving dashboard queries (inserts have their own).
+    pub read_connections: usize,
+    /// Server: `http://host:8123`.
+    pub url: String,
+    pub user: String,
+    pub password: Secret,
+    pub database: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Embedded,
+            data_dir: PathBuf::from("./data"),
+            chdb_library: PathBuf::new(),
+            read_connections: 3,
+            url: "http://127.0.0.1:8123".into(),
+            user: "default".into(),
+            password: Secret::default(),
+            database: "larder".into(),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The chDB library to load: the configured path, else the first that exists of
+    /// `vendor/chdb/libchdb.so` under the working directory, beside the repository the binary
+    /// was built in (`target/*/larder` → `vendor/`), and the source tree's own.
+    pub fn chdb_library_path(&self) -> PathBuf {
+        if !self.chdb_library.as_os_str().is_empty() {
+            return self.chdb_library.clone();
+        }
+        let relative = Path::new("vendor/chdb/libchdb.so");
+        let mut candidates = vec![relative.to_path_buf()];
+        if let Ok(exe) = std::env::current_exe()
+            && let Some(repo) = exe.parent().and_then(Path::parent).and_then(Path::parent)
+        {
+            candidates.push(repo.join(relative));
+        }
+        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative));
+        candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| candidates.swap_remove(0))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter: `info`, `warn,larder=debug`…
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A secret setting: prints as `<redacted>`, serialises as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// Everything wrong with a configuration, listed at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// Where settings come from, as text: the file (if any) and the environment.
+#[derive(Debug, Clone)]
+pub struct Sources<'a> {
+    /// The TOML file's name (for messages) and text.
+    pub file: Option<(&'a Path, &'a str)>,
+    /// Environment variables; only `LARDER_SECTION__KEY` ones are read.
+    pub env: &'a BTreeMap<String, String>,
+}
+
+/// Builds settings from defaults, the file, then environment overrides, and validates them.
+///
+/// # Errors
+/// [`ConfigError`] listing every problem found.
+pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
+    let mut problems = Vec::new();
+    let mut table = match sources.file {
+        Some((path, text)) => match text.parse::<toml::Table>() {
+            Ok(table) => table,
+            Err(e) => return Err(ConfigError { problems: vec![format!("{}: {e}", path.display())] }),
+        },
+        None => toml::Table::new(),
+    };
+    let defaults = toml::Table::try_from(Settings::default()).unwrap_or_default();
+    let origin = sources.file.map(|(p, _)| p.display().to_string()).unwrap_or_else(|| "settings".into());
+    remove_unknown_keys(&mut table, &defaults, &origin, &mut problems);
+    for (name, raw) in sources.env {
+        let Some(rest) = name.strip_prefix("LARDER_") else { continue };
+        let Some((section, key)) = rest.split_once("__") else { continue };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let Some(default_section) = defaults.get(&section).and_then(toml::Value::as_table) else {
+            problems.push(format!("{name}: unknown section [{section}]"));
+            continue;
+        };
+        let Some(default_value) = default_section.get(&key) else {
+            problems.push(format!("{name}: unknown key {key:?} in [{section}]"));
+            continue;
+        };
+        match override_value(default_value, raw) {
+            Ok(value) => {
+                let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                match entry.as_table_mut() {
+                    Some(t) => {
+                        t.insert(key, value);
+                    }
+                    None => problems.push(format!("{name}: [{}] is not a table in the file", rest)),
+                }
+            }
+            Err(why) => problems.push(format!("{name}: {why}")),
+        }
+    }
+    let settings = match Settings::deserialize(toml::Value::Table(table)) {
+        Ok(settings) => Some(settings),
+        Err(e) => {
+            problems.push(format!("{origin}: {}", e.message()));
+            None
+        }
+    };
+    if let Some(settings) = &settings {
+        problems.extend(settings.problems());
+    }
+    match settings {
+        Some(settings) if problems.is_empty() => Ok(settings),
+        _ => Err(ConfigError { problems }),
+    }
+}
+
+/// Reports and drops keys the settings do not have, so that every one is listed and the rest
+/// of the file is still checked.
+fn remove_unknown_keys(table: &mut toml::Table, defaults: &toml::Table, origin: &str, problems: &mut Vec<String>) {
+    table.retain(|section, value| {
+        let Some(known) = defaults.get(section).and_then(toml::Value::as_table) else {
+            problems.push(format!("{origin}: unknown section [{section}]"));
+            return false;
+        };
+        if let Some(keys) = value.as_table_mut() {
+            keys.retain(|key, _| {
+                let ok = known.contains_key(key);
+                if !ok {
+                    problems.push(format!("{origin}: unknown key {key:?} in [{section}]"));
+                }
+                ok
+            });
+        }
+        true
+    });
+}
+
+/// Converts an environment value to the type the key has by default.
+fn override_value(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    use toml::Value;
+    match default {
+        Value::String(_) => Ok(Value::String(raw.to_owned())),
+        Value::Integer(_) => raw.trim().parse().map(Value::Integer).map_err(|_| format!("{raw:?} is not an integer")),
+        Value::Float(_) => raw.trim().parse().map(Value::Float).map_err(|_| format!("{raw:?} is not a number")),
+        Value::Boolean(_) => match raw.trim() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Boolean(false)),
+            _ => Err(format!("{raw:?} is not true or false")),
+        },
+        Value::Array(_) => Ok(Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+        )),
+        other => Err(format!("cannot be set from the environment (a {})", other.type_str())),
+    }
+}
+
+impl Settings {
+    /// Problems that types alone do not catch.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let store = &self.store;
+        if !(1..=64).contains(&store.read_connections) {
+            out.push(format!("store.read_connections: {} is not in 1..=64", store.read_connections));
+        }
+        if !larder_store::sql::is_identifier(&store.database) {
+            out.push(format!("store.database: {:?} is not a plain identifier", store.database));
+        }
+        if store.backend == Backend::Server && !(store.url.starts_with("http://") || store.url.starts_with("https://"))
+        {
+            out.push(format!("store.url: {:?} must start with http:// or https://", store.url));
+        }
+        if store.backend == Backend::Embedded && store.data_dir.as_os_str().is_empty() {
+            out.push("store.data_dir: must not be empty".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            out.push(format!("log.level: {:?} is not a tracing filter", self.log.level));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn load_from(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env = env(vars);
+        load(&Sources { file: file.map(|text| (Path::new("larder.toml"), text)), env: &env })
+    }
+
+    #[test]
+    fn defaults_serve_the_embedded_store_on_loopback() {
+        let settings = load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(settings.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.store.backend, Backend::Embedded);
+        assert_eq!(settings.store.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file_with_typed_values() {
+        let file = "[store]\nbackend = \"server\"\nurl = \"http://db:8123\"\nread_connections = 2\n";
+        let settings = load_from(
+            Some(file),
+            &[
+                ("LARDER_STORE__READ_CONNECTIONS", "5"),
+                ("LARDER_HTTP__LISTEN", "0.0.0.0:9000"),
+                ("LARDER_STORE__PASSWORD", "12345"),
+                ("LARDER_CONFIG", "ignored: not a section override"),
+                ("PATH", "/usr/bin"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(settings.store.backend, Backend::Server, "file value kept");
+        assert_eq!(settings.store.url, "http://db:8123");
+        assert_eq!(settings.store.read_connections, 5, "env wins over the file");
+        assert_eq!(settings.http.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.store.password.expose(), "12345", "a numeric secret stays text");
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let err = load_from(
+            None,
+            &[("LARDER_STORE__READ_CONNECTIONS", "many"), ("LARDER_NOPE__X", "1"), ("LARDER_LOG__LEVEL", "[[[")],
+        )
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 3, "{err}");
+        assert!(err.problems[0].contains("LARDER_NOPE__X: unknown section"), "{err}");
+        assert!(err.problems[1].contains("\"many\" is not an integer"), "{err}");
+        assert!(err.problems[2].contains("log.level"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let err = load_from(Some("[store]\ndata_directory = \"x\"\n"), &[]).expect_err("unknown key");
+        assert!(err.to_string().contains("unknown key \"data_directory\" in [store]"), "{err}");
+        let err = load_from(Some("[store]\nbackend = \"server\"\nurl = \"db:8123\"\ndatabase = \"a-b\"\n"), &[])
+            .expect_err("bad values");
+        assert_eq!(err.problems.len(), 2, "{err}");
+        let err = load_from(Some("[http\nlisten = 1"), &[]).expect_err("bad toml");
+        assert!(err.to_string().contains("larder.toml"), "{err}");
+        let err = load_from(None, &[("LARDER_STORE__BOGUS", "1")]).expect_err("unknown env key");
+        assert!(err.to_string().contains("bogus"), "{err}");
+        let err = load_from(Some("[nope]\nx = 1\n[store]\nread_connectionz = 1\nread_connections = \"two\"\n"), &[])
+            .expect_err("several problems");
+        assert_eq!(err.problems.len(), 3, "unknown section, unknown key and a wrong type, all at once: {err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = load_from(None, &[("LARDER_STORE__PASSWORD", "hunter2")]).expect("valid");
+        let printed = format!("{settings:?} {}", toml::to_string(&settings).unwrap_or_default());
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+    }
+}

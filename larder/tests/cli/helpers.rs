@@ -1,0 +1,82 @@
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `larder` binary of this build, with no configuration file or overrides from the caller.
+pub fn larder() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_larder"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LARDER_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Runs `larder ARGS` and returns its output; panics with stderr when it fails.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = larder().args(args).output().expect("run larder");
+    assert!(out.status.success(), "larder {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+pub fn run(args: &[&str]) -> Output {
+    larder().args(args).output().expect("run larder")
+}
+
+/// A running `larder serve`, stopped with SIGTERM when dropped.
+pub struct Serve {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Serve {
+    pub fn start(data: &Path) -> Self {
+        let mut child = larder()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn larder serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Larder is running at ") {
+                    let _ = tx.send(url.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("larder serve printed its URL within 60 s");
+        Self { child, url }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let status = terminate(&mut self.child);
+        std::mem::forget(self);
+        status
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    for _ in 0..300 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait().expect("wait")
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
