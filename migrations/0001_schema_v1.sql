@@ -73,8 +73,10 @@ CREATE TABLE IF NOT EXISTS sites
 ENGINE = ReplacingMergeTree(version)
 ORDER BY site;
 
--- The daily salts of visitor hashing: 32 random bytes per UTC day, shared by every collector
--- and deleted 48 hours after the day ends, after which no visitor id can be recomputed.
+-- The daily salts of visitor hashing: 32 random bytes (hex) per UTC day, shared by every
+-- collector. A day's salt is created the day before; if several collectors race to create it,
+-- all of them use the smallest candidate. The partition of a day is dropped once the day is
+-- over (at most 48 hours after it was created), after which no visitor id can be recomputed.
 CREATE TABLE IF NOT EXISTS salts
 (
     day Date,
@@ -82,7 +84,36 @@ CREATE TABLE IF NOT EXISTS salts
     created_at DateTime('UTC')
 )
 ENGINE = MergeTree
+PARTITION BY day
 ORDER BY (day, salt);
+
+-- The last session of each visitor, so that every collector continues the same visit: the
+-- batcher reads it before assigning sessions and writes it after. Visitor ids change with the
+-- daily salt, so a day's partition is useless after the day and is dropped with the salt.
+CREATE TABLE IF NOT EXISTS visitor_sessions
+(
+    day Date,
+    site LowCardinality(String),
+    visitor_id UInt64,
+    session_id UInt64,
+    session_start_ms UInt64,
+    last_seen_ms UInt64
+)
+ENGINE = ReplacingMergeTree(last_seen_ms)
+PARTITION BY day
+ORDER BY (site, visitor_id, session_id);
+
+-- How far each collector has flushed: no event it accepted before `watermark_ms` is still
+-- waiting in its spool. A collector assigns sessions only to events older than every live
+-- peer's watermark, so sessions agree however a load balancer spreads a visitor's requests.
+CREATE TABLE IF NOT EXISTS collector_watermarks
+(
+    collector_id String,
+    watermark_ms UInt64,
+    heartbeat_ms UInt64
+)
+ENGINE = ReplacingMergeTree(heartbeat_ms)
+ORDER BY collector_id;
 
 -- Dashboard users. Passwords are argon2id hashes; rows are versions as in `sites`.
 CREATE TABLE IF NOT EXISTS users

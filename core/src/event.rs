@@ -31,7 +31,7 @@ impl ValidationError {
 }
 
 /// Checks a free-text field: bounded length and no control characters.
-fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, ValidationError> {
+pub(crate) fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, ValidationError> {
     if raw.len() > max {
         return Err(ValidationError::TooLong { field, max });
     }
@@ -193,7 +193,7 @@ fn parse_currency(raw: &str) -> Result<[u8; 3], ValidationError> {
 }
 
 /// Parses `[-]digits[.digits]` with at most 4 fractional digits into ten-thousandths.
-fn parse_decimal_e4(raw: &str) -> Option<i64> {
+pub(crate) fn parse_decimal_e4(raw: &str) -> Option<i64> {
     let (negative, digits) = match raw.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, raw),

@@ -12,6 +12,7 @@
 pub mod analyst;
 mod embedded;
 mod error;
+pub mod ingest;
 pub mod migrate;
 pub mod retention;
 pub mod rowbinary;

@@ -3,6 +3,7 @@
 //! and a real `clickhouse-server` started by `make test` (a fresh database per test).
 
 mod helpers;
+mod ingest;
 mod migrations;
 mod parity;
 mod retention;

@@ -6,6 +6,8 @@ const TABLES: &[&str] = &[
     "events",
     "sites",
     "salts",
+    "visitor_sessions",
+    "collector_watermarks",
     "users",
     "user_roles",
     "api_tokens",
