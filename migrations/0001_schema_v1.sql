@@ -103,14 +103,19 @@ ENGINE = ReplacingMergeTree(last_seen_ms)
 PARTITION BY day
 ORDER BY (site, visitor_id, session_id);
 
--- How far each collector has flushed: no event it accepted before `watermark_ms` is still
--- waiting in its spool. A collector assigns sessions only to events older than every live
--- peer's watermark, so sessions agree however a load balancer spreads a visitor's requests.
-CREATE TABLE IF NOT EXISTS collector_watermarks
+-- What each collector still holds in its spool, so that several collectors agree on visits:
+-- a snapshot lists, as hashes of (site, visitor), the visitors with events not yet flushed and
+-- the receipt time of the oldest, and covers every event accepted before `as_of_ms`. A collector
+-- assigns a visitor's event a session only when no live peer holds an earlier event of that
+-- visitor (see collector/src/coordination.rs). One row per collector and publication; the
+-- latest one counts.
+CREATE TABLE IF NOT EXISTS collector_pending
 (
     collector_id String,
-    watermark_ms UInt64,
-    heartbeat_ms UInt64
+    as_of_ms UInt64,
+    heartbeat_ms UInt64,
+    pending_keys Array(UInt64),
+    pending_receipts Array(UInt64)
 )
 ENGINE = ReplacingMergeTree(heartbeat_ms)
 ORDER BY collector_id;

@@ -8,9 +8,10 @@
 pub mod event;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+pub mod referrer;
 pub mod site;
+pub mod url;
 pub mod wire;
-// URL hygiene (`url`) and referrer classification (`referrer`) are added by their own change.
 
 pub use event::{
     DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, Ux,

@@ -245,19 +245,7 @@ impl WireEvent {
         let items = validate_items(self.items.unwrap_or_default(), currency.as_deref())?;
         let search = self.search.map(validate_search).transpose()?;
         let ux = validate_ux(self.ux)?;
-        let event = IncomingEvent {
-            site,
-            name,
-            url,
-            referrer,
-            age_ms,
-            props,
-            revenue,
-            order_id,
-            items,
-            search,
-            ux,
-        };
+        let event = IncomingEvent { site, name, url, referrer, age_ms, props, revenue, order_id, items, search, ux };
         check_required_fields(&event)?;
         Ok(event)
     }
@@ -327,8 +315,9 @@ fn validate_items(raw: Vec<WireItem>, currency: Option<&str>) -> Result<Vec<Item
                     if currency.is_none() {
                         return Err(FieldError::new(at("price"), "needs revenue.currency on the event"));
                     }
-                    parse_decimal_e4(&price.as_text())
-                        .ok_or_else(|| FieldError::new(at("price"), "must be a decimal with at most 4 fractional digits"))?
+                    parse_decimal_e4(&price.as_text()).ok_or_else(|| {
+                        FieldError::new(at("price"), "must be a decimal with at most 4 fractional digits")
+                    })?
                 }
             };
             Ok(Item {
@@ -483,7 +472,7 @@ mod tests {
         let base = r#""site":"a.example","url":"https://a.example/""#;
         for (json, path) in [
             (format!(r#"{{{base},"name":""}}"#), "name"),
-            (format!(r#"{{"site":"a_b","name":"x","url":"https://a.example/"}}"#), "site"),
+            (r#"{"site":"a_b","name":"x","url":"https://a.example/"}"#.to_owned(), "site"),
             (format!(r#"{{{base},"name":"x","revenue":{{"amount":"1.23456","currency":"EUR"}}}}"#), "revenue.amount"),
             (format!(r#"{{{base},"name":"x","revenue":{{"amount":"1","currency":"EURO"}}}}"#), "revenue.currency"),
             (format!(r#"{{{base},"name":"x","items":[{{"id":"a"}},{{"id":"b","quantity":0}}]}}"#), "items[1].quantity"),
@@ -496,7 +485,7 @@ mod tests {
             (format!(r#"{{{base},"name":"x","age_ms":1800001}}"#), "age_ms"),
             (format!(r#"{{{base},"name":"x","props":{{"k":"{}"}}}}"#, "v".repeat(257)), "props.k"),
             (format!(r#"{{{base},"name":"x","url":""}}"#), "json"),
-            (format!(r#"{{"site":"a.example","name":"x","url":" "}}"#), "url"),
+            (r#"{"site":"a.example","name":"x","url":" "}"#.to_owned(), "url"),
         ] {
             assert_eq!(path_of(&json), path, "input {json}");
         }
@@ -505,10 +494,12 @@ mod tests {
     #[test]
     fn too_many_props_or_items_are_refused() {
         let props: Vec<String> = (0..31).map(|i| format!(r#""k{i}":"v""#)).collect();
-        let json = format!(r#"{{"site":"a.example","name":"x","url":"https://a.example/","props":{{{}}}}}"#, props.join(","));
+        let json =
+            format!(r#"{{"site":"a.example","name":"x","url":"https://a.example/","props":{{{}}}}}"#, props.join(","));
         assert_eq!(path_of(&json), "props");
         let items: Vec<&str> = vec![r#"{"id":"a"}"#; 51];
-        let json = format!(r#"{{"site":"a.example","name":"x","url":"https://a.example/","items":[{}]}}"#, items.join(","));
+        let json =
+            format!(r#"{{"site":"a.example","name":"x","url":"https://a.example/","items":[{}]}}"#, items.join(","));
         assert_eq!(path_of(&json), "items");
     }
 

@@ -11,7 +11,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(larder::commands::run(cli)) {
+    let outcome = runtime.block_on(larder::commands::run(cli));
+    // Everything that used the store has finished; stop the embedded engine before exiting
+    // (chDB must not be torn down by process exit while its threads run).
+    drop(runtime);
+    larder_store::shutdown_embedded_engine();
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("larder: {e:#}");

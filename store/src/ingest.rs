@@ -1,6 +1,6 @@
 //! The state ingestion keeps in ClickHouse so that any number of collectors agree without
-//! talking to each other: the daily salts, each visitor's last session, and each collector's
-//! flush watermark. Also the lookup that makes a replayed spool segment idempotent.
+//! talking to each other: the daily salts, each visitor's last session, and what each collector
+//! still holds in its spool. Also the lookup that makes a replayed spool segment idempotent.
 
 use std::collections::{HashMap, HashSet};
 
@@ -28,13 +28,20 @@ fn day_from_number(n: u16) -> NaiveDate {
 }
 
 /// Drops every partition of a day-partitioned table before `day`.
-async fn drop_days_before(store: &dyn Store, table: &'static str, day: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+async fn drop_days_before(
+    store: &dyn Store,
+    table: &'static str,
+    day: NaiveDate,
+) -> Result<Vec<NaiveDate>, StoreError> {
     #[derive(serde::Deserialize)]
     struct Day {
         day: String,
     }
     let days: Vec<Day> = store
-        .fetch_json(&format!("SELECT DISTINCT toString(day) AS day FROM {table} WHERE day < {} ORDER BY day", day_literal(day)))
+        .fetch_json(&format!(
+            "SELECT DISTINCT toString(day) AS day FROM {table} WHERE day < {} ORDER BY day",
+            day_literal(day)
+        ))
         .await?;
     let mut dropped = Vec::new();
     for Day { day } in days {
@@ -170,7 +177,8 @@ pub async fn latest_sessions(
     }
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_QUERY) {
-        let tuples: Vec<String> = chunk.iter().map(|(site, visitor)| format!("({}, {visitor})", sql::quote(site))).collect();
+        let tuples: Vec<String> =
+            chunk.iter().map(|(site, visitor)| format!("({}, {visitor})", sql::quote(site))).collect();
         let rows: Vec<Latest> = store
             .fetch_json(&format!(
                 "SELECT site, visitor_id, argMax(session_id, last_seen_ms) AS latest_session, \
@@ -203,74 +211,80 @@ pub async fn drop_sessions_before(store: &dyn Store, day: NaiveDate) -> Result<V
 }
 
 // ---------------------------------------------------------------------------------------------
-// Collector watermarks
+// Collector pending snapshots
 
-/// A collector's published flush progress.
+/// What a collector still holds in its spool, as of an instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watermark {
+pub struct PendingSnapshot {
     pub collector_id: String,
-    /// Nothing this collector accepted before this instant (ms since the epoch) is unflushed.
-    pub watermark_ms: u64,
-    /// When it last published (ms since the epoch): a stale heartbeat means the collector is gone.
+    /// Every event the collector accepted before this instant (ms since the epoch) is either
+    /// in the store or listed here.
+    pub as_of_ms: u64,
+    /// When it published (ms since the epoch): a stale heartbeat means the collector is gone.
     pub heartbeat_ms: u64,
+    /// Hashes of (site, visitor) with unflushed events, and the receipt of the oldest of each.
+    pub keys: Vec<u64>,
+    pub receipts: Vec<u64>,
 }
 
-impl Row for Watermark {
-    const TABLE: &'static str = "collector_watermarks";
-    const COLUMNS: &'static [&'static str] = &["collector_id", "watermark_ms", "heartbeat_ms"];
+impl Row for PendingSnapshot {
+    const TABLE: &'static str = "collector_pending";
+    const COLUMNS: &'static [&'static str] =
+        &["collector_id", "as_of_ms", "heartbeat_ms", "pending_keys", "pending_receipts"];
 
     fn encode(&self, w: &mut Writer) {
         w.str(&self.collector_id);
-        w.u64(self.watermark_ms);
+        w.u64(self.as_of_ms);
         w.u64(self.heartbeat_ms);
+        w.array(&self.keys, |w, k| w.u64(*k));
+        w.array(&self.receipts, |w, r| w.u64(*r));
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, StoreError> {
-        Ok(Self { collector_id: r.string()?, watermark_ms: r.u64()?, heartbeat_ms: r.u64()? })
+        Ok(Self {
+            collector_id: r.string()?,
+            as_of_ms: r.u64()?,
+            heartbeat_ms: r.u64()?,
+            keys: r.array(Reader::u64)?,
+            receipts: r.array(Reader::u64)?,
+        })
     }
 }
 
-/// The latest watermark of every collector that published since `since_ms`.
+/// The latest snapshot of every collector that published since `since_ms`.
 ///
 /// # Errors
 /// Store errors.
-pub async fn watermarks(store: &dyn Store, since_ms: u64) -> Result<Vec<Watermark>, StoreError> {
-    latest_watermarks(store, &format!("latest_heartbeat >= {since_ms}")).await
+pub async fn pending_snapshots(store: &dyn Store, since_ms: u64) -> Result<Vec<PendingSnapshot>, StoreError> {
+    latest_snapshots(store, &format!("heartbeat_ms >= {since_ms}")).await
 }
 
-async fn latest_watermarks(store: &dyn Store, condition: &str) -> Result<Vec<Watermark>, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Latest {
-        collector_id: String,
-        latest_watermark: u64,
-        latest_heartbeat: u64,
-    }
-    let rows: Vec<Latest> = store
-        .fetch_json(&format!(
-            "SELECT collector_id, argMax(watermark_ms, heartbeat_ms) AS latest_watermark, \
-             max(heartbeat_ms) AS latest_heartbeat FROM collector_watermarks GROUP BY collector_id \
-             HAVING {condition} ORDER BY collector_id"
+async fn latest_snapshots(store: &dyn Store, condition: &str) -> Result<Vec<PendingSnapshot>, StoreError> {
+    // The inner aliases differ from the column names: ClickHouse would otherwise read
+    // `heartbeat_ms` inside `argMax` as the alias of `max(heartbeat_ms)`.
+    store
+        .fetch_rows(&format!(
+            "FROM (SELECT collector_id, argMax(as_of_ms, heartbeat_ms) AS latest_as_of, \
+             max(heartbeat_ms) AS latest_heartbeat, argMax(pending_keys, heartbeat_ms) AS latest_keys, \
+             argMax(pending_receipts, heartbeat_ms) AS latest_receipts FROM collector_pending GROUP BY collector_id) \
+             ARRAY JOIN [latest_as_of] AS as_of_ms, [latest_heartbeat] AS heartbeat_ms, \
+             [latest_keys] AS pending_keys, [latest_receipts] AS pending_receipts \
+             WHERE {condition} ORDER BY collector_id"
         ))
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Watermark { collector_id: r.collector_id, watermark_ms: r.latest_watermark, heartbeat_ms: r.latest_heartbeat })
-        .collect())
+        .await
 }
 
-/// Collapses the watermark history and forgets collectors silent since before `before_ms`.
+/// Collapses the snapshot history and forgets collectors silent since before `before_ms`.
 ///
 /// # Errors
 /// Store errors.
-pub async fn compact_watermarks(store: &dyn Store, before_ms: u64) -> Result<(), StoreError> {
-    let stale = latest_watermarks(store, &format!("latest_heartbeat < {before_ms}")).await?;
+pub async fn compact_snapshots(store: &dyn Store, before_ms: u64) -> Result<(), StoreError> {
+    let stale = latest_snapshots(store, &format!("heartbeat_ms < {before_ms}")).await?;
     if !stale.is_empty() {
         let ids: Vec<String> = stale.into_iter().map(|w| w.collector_id).collect();
-        store
-            .execute(&format!("ALTER TABLE collector_watermarks DELETE WHERE collector_id IN {}", in_list(&ids)))
-            .await?;
+        store.execute(&format!("ALTER TABLE collector_pending DELETE WHERE collector_id IN {}", in_list(&ids))).await?;
     }
-    store.execute("OPTIMIZE TABLE collector_watermarks FINAL").await
+    store.execute("OPTIMIZE TABLE collector_pending FINAL").await
 }
 
 fn in_list(values: &[String]) -> String {

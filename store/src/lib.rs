@@ -23,7 +23,7 @@ pub mod sql;
 
 use async_trait::async_trait;
 
-pub use embedded::{EmbeddedConfig, EmbeddedStore};
+pub use embedded::{EmbeddedConfig, EmbeddedStore, shutdown_engine as shutdown_embedded_engine};
 pub use error::StoreError;
 pub use rows::EventRow;
 pub use server::{ServerConfig, ServerStore};

@@ -30,6 +30,9 @@ type ResultLengthFn = unsafe extern "C" fn(*mut QueryResult) -> usize;
 type ResultErrorFn = unsafe extern "C" fn(*mut QueryResult) -> *const c_char;
 type DestroyResultFn = unsafe extern "C" fn(*mut QueryResult);
 type VersionFn = unsafe extern "C" fn() -> *const c_char;
+/// `chdb_state chdb_shutdown(void)`: joins every engine thread; 0 on success, non-zero while a
+/// connection is still open. Absent before chDB 26.7.1.
+type ShutdownFn = unsafe extern "C" fn() -> c_int;
 #[repr(C)]
 struct InsertStream {
     _internal: *mut c_void,
@@ -40,6 +43,38 @@ type StreamAppendFn = unsafe extern "C" fn(*mut InsertStream, *const c_void, usi
 type StreamDoneFn = unsafe extern "C" fn(*mut InsertStream) -> *mut QueryResult;
 type StreamErrorFn = unsafe extern "C" fn(*mut InsertStream) -> *const c_char;
 type DestroyStreamFn = unsafe extern "C" fn(*mut InsertStream);
+
+unsafe extern "C" {
+    fn atexit(callback: extern "C" fn()) -> c_int;
+}
+
+/// The first library loaded, for the exit hook.
+static LOADED: std::sync::OnceLock<Arc<Library>> = std::sync::OnceLock::new();
+
+/// What must happen before the engine is stopped at exit (closing every open store).
+static BEFORE_STOP: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Registers the function the exit hook calls before stopping the engine.
+pub(crate) fn before_engine_stops(close_everything: fn()) {
+    let _ = BEFORE_STOP.set(close_everything);
+}
+
+/// A fallback at process exit: close every connection, then stop the engine's threads, so that
+/// the engine's background pools do not race its teardown. It runs before the destructors chDB
+/// registered when it was loaded, but not before those of statics it creates later, so the
+/// binary and the tests call `shutdown_engine` explicitly before exiting; this only catches
+/// what they miss.
+extern "C" fn stop_engine_at_exit() {
+    if let Some(close_everything) = BEFORE_STOP.get() {
+        close_everything();
+    }
+    stop_loaded_engine();
+}
+
+/// Stops the loaded engine's threads; `true` if an engine was loaded and stopped.
+pub(crate) fn stop_loaded_engine() -> bool {
+    LOADED.get().is_some_and(|library| library.shutdown())
+}
 
 /// The loaded chDB library and the functions Larder uses.
 pub(crate) struct Library {
@@ -56,6 +91,7 @@ pub(crate) struct Library {
     stream_done: StreamDoneFn,
     stream_error: StreamErrorFn,
     destroy_stream: DestroyStreamFn,
+    shutdown: Option<ShutdownFn>,
 }
 
 impl std::fmt::Debug for Library {
@@ -89,11 +125,29 @@ impl Library {
                 stream_done: *lib.get::<StreamDoneFn>(b"chdb_stream_done\0").map_err(err)?,
                 stream_error: *lib.get::<StreamErrorFn>(b"chdb_stream_insert_error\0").map_err(err)?,
                 destroy_stream: *lib.get::<DestroyStreamFn>(b"chdb_destroy_insert_stream\0").map_err(err)?,
+                shutdown: lib.get::<ShutdownFn>(b"chdb_shutdown\0").ok().map(|f| *f),
             }
         };
         // Never unloaded (see above); the function pointers stay valid for the process's life.
         std::mem::forget(lib);
-        Ok(Arc::new(loaded))
+        let loaded = Arc::new(loaded);
+        if LOADED.set(Arc::clone(&loaded)).is_ok() {
+            // SAFETY: `stop_engine_at_exit` is a plain `extern "C" fn()` that only reads the
+            // loaded library from a static.
+            unsafe { atexit(stop_engine_at_exit) };
+        }
+        Ok(loaded)
+    }
+
+    /// Stops the engine's own threads. Call only once every connection is closed; the process
+    /// may then exit without the engine's background pools racing its teardown. Returns whether
+    /// the engine stopped.
+    pub(crate) fn shutdown(&self) -> bool {
+        match self.shutdown {
+            // SAFETY: no arguments; chDB refuses (non-zero) while connections are open.
+            Some(shutdown) => unsafe { shutdown() == 0 },
+            None => false,
+        }
     }
 
     /// The library's version string, e.g. `26.7.3`.

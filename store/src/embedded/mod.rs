@@ -58,12 +58,81 @@ enum Work {
 /// The store on embedded chDB.
 #[derive(Debug)]
 pub struct EmbeddedStore {
-    writer: mpsc::Sender<Job>,
-    readers: mpsc::Sender<Job>,
-    analyst: mpsc::Sender<Job>,
+    workers: Arc<Workers>,
     data_dir: PathBuf,
     version: OnceCell<EngineVersion>,
     library_version: String,
+}
+
+/// Which queue a job goes to.
+#[derive(Debug, Clone, Copy)]
+enum Queue {
+    Writer,
+    Readers,
+    Analyst,
+}
+
+#[derive(Debug)]
+struct Queues {
+    writer: mpsc::Sender<Job>,
+    readers: mpsc::Sender<Job>,
+    analyst: mpsc::Sender<Job>,
+}
+
+/// The connection threads and their queues. Closing drops the queues and joins the threads, so
+/// that afterwards no connection is open. It happens when the store is dropped, and — for stores
+/// still alive then — at process exit, before the engine is stopped (see
+/// `ffi::stop_engine_at_exit`): chDB crashes if the process tears it down while a connection is
+/// open or a query runs.
+#[derive(Debug)]
+struct Workers {
+    queues: Mutex<Option<Queues>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Workers {
+    fn sender(&self, queue: Queue) -> Option<mpsc::Sender<Job>> {
+        let queues = self.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        queues.as_ref().map(|q| match queue {
+            Queue::Writer => q.writer.clone(),
+            Queue::Readers => q.readers.clone(),
+            Queue::Analyst => q.analyst.clone(),
+        })
+    }
+
+    fn close(&self) {
+        drop(self.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        let threads: Vec<_> =
+            self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Every embedded store's workers, for the exit hook.
+static OPEN_STORES: Mutex<Vec<std::sync::Weak<Workers>>> = Mutex::new(Vec::new());
+
+/// Set once the engine has been stopped in this process: it cannot be started again.
+static ENGINE_STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Closes every embedded store still open (waiting for running queries) and stops the chDB
+/// engine's threads. Call it before the process exits: chDB crashes or hangs when process exit
+/// tears it down while its threads run. Afterwards no embedded store can be used or opened in
+/// this process. Harmless when no store was ever opened.
+pub fn shutdown_engine() {
+    close_open_stores();
+    if ffi::stop_loaded_engine() {
+        ENGINE_STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Closes every store still open.
+fn close_open_stores() {
+    let stores: Vec<_> = OPEN_STORES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect();
+    for store in stores.iter().filter_map(std::sync::Weak::upgrade) {
+        store.close();
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -91,6 +160,9 @@ impl EmbeddedStore {
     }
 
     fn open_blocking(config: &EmbeddedConfig) -> Result<Self, StoreError> {
+        if ENGINE_STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Invalid("the embedded engine was shut down in this process".into()));
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::Unavailable {
             message: format!("cannot create data directory {}", config.data_dir.display()),
             source: Some(Box::new(e)),
@@ -117,15 +189,24 @@ impl EmbeddedStore {
         };
         let mut bootstrap = connect_raw(&lib, &args, &data_dir)?;
         bootstrap.query(format!("CREATE DATABASE IF NOT EXISTS {DATABASE}").as_bytes(), "TabSeparated")?;
-        let writer = spawn_workers("chdb-write", vec![connect(&[])?])?;
+        let mut threads = Vec::new();
+        let writer = spawn_workers("chdb-write", vec![connect(&[])?], &mut threads)?;
         let readers = spawn_workers(
             "chdb-read",
             (0..config.read_connections.max(1)).map(|_| connect(&[])).collect::<Result<_, _>>()?,
+            &mut threads,
         )?;
         // readonly=2: may change settings (FORMAT, limits) but not data or schema.
-        let analyst = spawn_workers("chdb-analyst", vec![connect(&["--readonly=2"])?])?;
+        let analyst = spawn_workers("chdb-analyst", vec![connect(&["--readonly=2"])?], &mut threads)?;
         tracing::info!(data_dir = %data_dir.display(), chdb = %library_version, "embedded store open");
-        Ok(Self { writer, readers, analyst, data_dir, version: OnceCell::new(), library_version })
+        drop(bootstrap);
+        let workers = Arc::new(Workers {
+            queues: Mutex::new(Some(Queues { writer, readers, analyst })),
+            threads: Mutex::new(threads),
+        });
+        ffi::before_engine_stops(close_open_stores);
+        OPEN_STORES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&workers));
+        Ok(Self { workers, data_dir, version: OnceCell::new(), library_version })
     }
 
     /// The data directory, resolved.
@@ -138,9 +219,10 @@ impl EmbeddedStore {
         &self.library_version
     }
 
-    async fn run(queue: &mpsc::Sender<Job>, work: Work) -> Result<Vec<u8>, StoreError> {
+    async fn run(&self, queue: Queue, work: Work) -> Result<Vec<u8>, StoreError> {
+        let closed = || StoreError::unavailable("the embedded store is closed");
         let (reply, answer) = oneshot::channel();
-        queue.send(Job { work, reply }).map_err(|_| StoreError::unavailable("the embedded store is closed"))?;
+        self.workers.sender(queue).ok_or_else(closed)?.send(Job { work, reply }).map_err(|_| closed())?;
         answer.await.map_err(|_| StoreError::unavailable("a chDB connection thread ended"))?
     }
 }
@@ -152,12 +234,16 @@ fn connect_raw(lib: &Arc<ffi::Library>, args: &[String], data_dir: &Path) -> Res
 }
 
 /// Starts one thread per connection, all taking jobs from one queue.
-fn spawn_workers(name: &str, connections: Vec<ffi::Connection>) -> Result<mpsc::Sender<Job>, StoreError> {
+fn spawn_workers(
+    name: &str,
+    connections: Vec<ffi::Connection>,
+    handles: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<mpsc::Sender<Job>, StoreError> {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
     for (i, mut conn) in connections.into_iter().enumerate() {
         let rx = Arc::clone(&rx);
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(format!("{name}-{i}"))
             .stack_size(WORKER_STACK_BYTES)
             .spawn(move || {
@@ -173,6 +259,7 @@ fn spawn_workers(name: &str, connections: Vec<ffi::Connection>) -> Result<mpsc::
                 }
             })
             .map_err(|e| StoreError::unavailable(format!("cannot start a chDB thread: {e}")))?;
+        handles.push(handle);
     }
     Ok(tx)
 }
@@ -198,6 +285,13 @@ fn is_locked(dir: &Path) -> bool {
     }
 }
 
+impl Drop for EmbeddedStore {
+    /// Waits for each connection thread to finish its job and close its connection.
+    fn drop(&mut self) {
+        self.workers.close();
+    }
+}
+
 #[async_trait]
 impl Store for EmbeddedStore {
     fn kind(&self) -> BackendKind {
@@ -206,11 +300,11 @@ impl Store for EmbeddedStore {
 
     async fn execute(&self, sql: &str) -> Result<(), StoreError> {
         let work = Work::Query { database: None, sql: sql.as_bytes().to_vec(), format: "TabSeparated" };
-        Self::run(&self.writer, work).await.map(|_| ())
+        self.run(Queue::Writer, work).await.map(|_| ())
     }
 
     async fn query_raw(&self, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
-        Self::run(&self.readers, Work::Query { database: None, sql: sql.as_bytes().to_vec(), format }).await
+        self.run(Queue::Readers, Work::Query { database: None, sql: sql.as_bytes().to_vec(), format }).await
     }
 
     async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
@@ -218,7 +312,7 @@ impl Store for EmbeddedStore {
             return Err(StoreError::Invalid(format!("database name {database:?} is not a plain identifier")));
         }
         let work = Work::Query { database: Some(database.to_owned()), sql: sql.as_bytes().to_vec(), format };
-        Self::run(&self.analyst, work).await
+        self.run(Queue::Analyst, work).await
     }
 
     fn database(&self) -> &str {
@@ -226,7 +320,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError> {
-        Self::run(&self.writer, Work::Insert { insert: insert.to_owned(), format, data }).await.map(|_| ())
+        self.run(Queue::Writer, Work::Insert { insert: insert.to_owned(), format, data }).await.map(|_| ())
     }
 
     async fn version(&self) -> Result<EngineVersion, StoreError> {

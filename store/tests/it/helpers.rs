@@ -20,8 +20,8 @@ pub fn server_url() -> String {
 }
 
 /// A store on a fresh chDB data directory, kept alive by the returned guard.
-pub async fn embedded() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().expect("temp dir");
+pub async fn embedded() -> (TestDir, Arc<dyn Store>) {
+    let dir = test_dir();
     let store = EmbeddedStore::open(EmbeddedConfig {
         data_dir: dir.path().join("data"),
         library: chdb_library(),
@@ -47,7 +47,7 @@ pub fn server(test: &str) -> Arc<dyn Store> {
 }
 
 /// Migrated stores of both kinds.
-pub async fn both(test: &str) -> (tempfile::TempDir, Vec<Arc<dyn Store>>) {
+pub async fn both(test: &str) -> (TestDir, Vec<Arc<dyn Store>>) {
     let (dir, embedded) = embedded().await;
     let server = server(test);
     for store in [&embedded, &server] {
@@ -75,4 +75,26 @@ where
 pub async fn count(store: &dyn Store, sql: &str) -> u64 {
     let out = store.query_raw(sql, "TabSeparated").await.expect("count query");
     String::from_utf8_lossy(&out).trim().parse().expect("a number")
+}
+
+/// A test's temporary directory. Dropped last in a test (declare it first), it stops the
+/// embedded engine before the process exits — chDB crashes when exit tears it down while its
+/// threads run — and then removes the directory.
+pub struct TestDir(Option<tempfile::TempDir>);
+
+impl TestDir {
+    pub fn path(&self) -> &std::path::Path {
+        self.0.as_ref().map(tempfile::TempDir::path).expect("live directory")
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        larder_store::shutdown_embedded_engine();
+        drop(self.0.take());
+    }
+}
+
+pub fn test_dir() -> TestDir {
+    TestDir(Some(tempfile::tempdir().expect("temp dir")))
 }

@@ -1,5 +1,5 @@
 use chrono::NaiveDate;
-use larder_store::ingest::{self, SessionRow, SessionState, Watermark};
+use larder_store::ingest::{self, PendingSnapshot, SessionRow, SessionState};
 
 use crate::helpers::{both, count};
 
@@ -20,7 +20,11 @@ async fn salts_are_shared_per_day_and_old_days_are_dropped_whole() {
         let got: Vec<(String, String)> = got.into_iter().map(|c| (c.day.to_string(), c.salt_hex)).collect();
         assert_eq!(
             got,
-            vec![("2026-11-21".into(), "bb".into()), ("2026-11-22".into(), "0c".into()), ("2026-11-22".into(), "cc".into())],
+            vec![
+                ("2026-11-21".into(), "bb".into()),
+                ("2026-11-22".into(), "0c".into()),
+                ("2026-11-22".into(), "cc".into())
+            ],
             "{kind:?}"
         );
         let dropped = ingest::drop_salts_before(store, day("2026-11-22")).await.expect("drop");
@@ -55,20 +59,25 @@ async fn the_latest_session_of_each_visitor_is_found() {
 }
 
 #[tokio::test]
-async fn watermarks_show_live_collectors_and_compact() {
-    let (_dir, stores) = both("watermarks").await;
-    let mark = |id: &str, w, h| Watermark { collector_id: id.into(), watermark_ms: w, heartbeat_ms: h };
+async fn pending_snapshots_show_live_collectors_and_compact() {
+    let (_dir, stores) = both("pending").await;
+    let snap = |id: &str, as_of, heartbeat, keys: Vec<u64>| PendingSnapshot {
+        collector_id: id.into(),
+        as_of_ms: as_of,
+        heartbeat_ms: heartbeat,
+        receipts: keys.iter().map(|k| k * 10).collect(),
+        keys,
+    };
     for store in &stores {
         let kind = store.kind();
-        store.insert_rows(&[mark("a", 100, 1_000), mark("b", 50, 500)]).await.expect("insert");
-        store.insert_rows(&[mark("a", 300, 2_000)]).await.expect("insert");
-        let live = ingest::watermarks(store.as_ref(), 900).await.expect("read");
-        assert_eq!(live, vec![mark("a", 300, 2_000)], "{kind:?}: b is silent since 500");
-        let all = ingest::watermarks(store.as_ref(), 0).await.expect("read");
-        assert_eq!(all.len(), 2, "{kind:?}");
-        ingest::compact_watermarks(store.as_ref(), 900).await.expect("compact");
+        store.insert_rows(&[snap("a", 100, 1_000, vec![1, 2]), snap("b", 50, 500, vec![])]).await.expect("insert");
+        store.insert_rows(&[snap("a", 300, 2_000, vec![7])]).await.expect("insert");
+        let live = ingest::pending_snapshots(store.as_ref(), 900).await.expect("read");
+        assert_eq!(live, vec![snap("a", 300, 2_000, vec![7])], "{kind:?}: the latest of a; b is silent since 500");
+        assert_eq!(ingest::pending_snapshots(store.as_ref(), 0).await.expect("read").len(), 2, "{kind:?}");
+        ingest::compact_snapshots(store.as_ref(), 900).await.expect("compact");
         crate::helpers::eventually(std::time::Duration::from_secs(30), "stale collector forgotten", || async {
-            ingest::watermarks(store.as_ref(), 0).await.expect("read") == vec![mark("a", 300, 2_000)]
+            ingest::pending_snapshots(store.as_ref(), 0).await.expect("read") == vec![snap("a", 300, 2_000, vec![7])]
         })
         .await;
     }

@@ -7,7 +7,7 @@ const TABLES: &[&str] = &[
     "sites",
     "salts",
     "visitor_sessions",
-    "collector_watermarks",
+    "collector_pending",
     "users",
     "user_roles",
     "api_tokens",

@@ -23,7 +23,7 @@ async fn an_unreachable_server_is_a_retryable_error_not_a_panic() {
 
 #[tokio::test]
 async fn a_missing_chdb_library_is_a_typed_error() {
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = crate::helpers::test_dir();
     let err = EmbeddedStore::open(EmbeddedConfig {
         data_dir: dir.path().join("data"),
         library: dir.path().join("no-such-libchdb.so"),
@@ -44,4 +44,22 @@ async fn a_server_error_carries_the_engine_code() {
     let (_dir, embedded) = crate::helpers::embedded().await;
     let err = embedded.query_raw("SELECT * FROM no_such_table", "TabSeparated").await.expect_err("missing table");
     assert!(matches!(err, StoreError::Rejected { code: 60, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_embedded_store_closes_cleanly_and_reopens_in_the_same_process() {
+    let dir = crate::helpers::test_dir();
+    let config = || EmbeddedConfig {
+        data_dir: dir.path().join("data"),
+        library: crate::helpers::chdb_library(),
+        read_connections: 1,
+    };
+    for round in 0..3u64 {
+        let store: Box<dyn Store> = Box::new(EmbeddedStore::open(config()).await.expect("open"));
+        larder_store::migrate::migrate(store.as_ref()).await.expect("migrate");
+        store.insert_events(&crate::roundtrip::fixture(round, 10)).await.expect("insert");
+        let n = crate::helpers::count(store.as_ref(), "SELECT count() FROM events").await;
+        assert_eq!(n, 10 * (round + 1), "round {round}: earlier rounds' events are still there");
+        drop(store); // joins the connection threads and stops the engine
+    }
 }
