@@ -6,7 +6,7 @@ DATA ?= ./data
 
 run: setup
 	cargo build --quiet --release -p larder
-	./target/release/larder serve --data $(DATA) --listen $(LISTEN)
+	./target/release/larder serve --data $(DATA) --listen $(LISTEN) --demo
 
 test:
 	scripts/test.sh

@@ -57,7 +57,20 @@ if [ ! -f "$geo_dir/country.mmdb" ] || [ "$(cat "$geo_dir/VERSION" 2>/dev/null)"
   echo "$GEO_VERSION" > "$geo_dir/VERSION"
 fi
 
+# The tracker: npm dependencies (pinned by package-lock.json) and the built script.
+tracker="$root/tracker-js"
+if [ ! -d "$tracker/node_modules" ] || [ "$tracker/package-lock.json" -nt "$tracker/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the tracker's npm dependencies" >&2
+  (cd "$tracker" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) || { echo "setup: npm ci in tracker-js failed" >&2; exit 1; }
+fi
+if [ ! -f "$tracker/dist/larder.js" ] || [ -n "$(find "$tracker/src" "$tracker/scripts/build.mjs" -newer "$tracker/dist/larder.js" 2>/dev/null | head -1)" ]; then
+  (cd "$tracker" && npm run --silent build >/dev/null) || { echo "setup: building the tracker failed" >&2; exit 1; }
+fi
+
 if [ "${1:-}" = "test" ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
+  fi
   if [ ! -x /usr/bin/clickhouse-server ] && [ ! -x /usr/sbin/clickhouse-server ]; then
     apt_install clickhouse-server
   fi

@@ -191,7 +191,8 @@ async fn maintain(state: web::Data<IngestState>, coordinator: Option<Coordinator
             _ = stop.changed() => return,
         }
         ticks += 1;
-        let every = |period: Duration| ticks.is_multiple_of((period.as_secs_f64() / tick.as_secs_f64()).max(1.0) as u64);
+        let every =
+            |period: Duration| ticks.is_multiple_of((period.as_secs_f64() / tick.as_secs_f64()).max(1.0) as u64);
         if let Some(coordinator) = &coordinator
             && let Err(e) = coordinator.publish(&state.spool.snapshot()).await
         {

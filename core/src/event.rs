@@ -180,6 +180,31 @@ impl fmt::Display for Money {
     }
 }
 
+/// An ISO 4217 currency code (three letters, stored uppercase): the currency of an event's
+/// revenue and item prices.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// # Errors
+    /// Field `currency` when the code is not three ASCII letters.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        parse_currency(raw)
+            .map(Self)
+            .map_err(|_| ValidationError::Invalid { field: "currency", reason: "must be a three-letter ISO 4217 code" })
+    }
+    pub fn as_str(&self) -> &str {
+        // Invariant: built only from three ASCII uppercase letters.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl From<Money> for Currency {
+    fn from(money: Money) -> Self {
+        Self(money.currency)
+    }
+}
+
 fn parse_currency(raw: &str) -> Result<[u8; 3], ValidationError> {
     let bytes = raw.as_bytes();
     match bytes {
@@ -373,6 +398,8 @@ pub struct Event {
     /// Custom properties, in the order given.
     pub props: Vec<(String, String)>,
     pub revenue: Option<Money>,
+    /// The currency of the revenue and of item prices (present when either is).
+    pub currency: Option<Currency>,
     pub order_id: String,
     pub items: Vec<Item>,
     pub search: Option<Search>,

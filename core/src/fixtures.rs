@@ -8,8 +8,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, SiteDomain,
-    Ux, VisitorId, WebVital, WebVitalName,
+    Currency, DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId,
+    SiteDomain, Ux, VisitorId, WebVital, WebVitalName,
 };
 
 /// A small, fast PRNG (splitmix64): good enough for fixtures, no dependency.
@@ -159,6 +159,7 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
         },
         props: Vec::new(),
         revenue: None,
+        currency: None,
         order_id: String::new(),
         items: Vec::new(),
         search: None,
@@ -186,7 +187,10 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
                 clicked_product: text(product_id),
             });
         }
-        "view_item" | "add_to_cart" | "begin_checkout" => event.items = vec![item(1 + rng.below(3) as u32)],
+        "view_item" | "add_to_cart" | "begin_checkout" => {
+            event.items = vec![item(1 + rng.below(3) as u32)];
+            event.currency = Currency::parse("EUR").ok();
+        }
         "purchase" => {
             let quantity = 1 + rng.below(3) as u32;
             let second = Item {
@@ -199,6 +203,7 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
             let total = price_e4 * i64::from(quantity) + second.price_e4;
             event.items = vec![item(quantity), second];
             event.revenue = Money::from_e4(total, "EUR").ok();
+            event.currency = Currency::parse("EUR").ok();
             event.order_id = format!("order-{}", rng.below(1_000_000));
             event.props = vec![(text("payment"), text(rng.pick(&["card", "paypal", "invoice"])))];
         }

@@ -14,7 +14,7 @@ pub mod url;
 pub mod wire;
 
 pub use event::{
-    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, Ux,
+    Currency, DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, Ux,
     ValidationError, VisitorId, WebVital, WebVitalName,
 };
 pub use site::SiteDomain;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::event::{
-    EventName, Item, JsError, Money, ValidationError, WebVital, WebVitalName, bounded_text, parse_decimal_e4,
+    Currency, EventName, Item, JsError, Money, ValidationError, WebVital, WebVitalName, bounded_text, parse_decimal_e4,
 };
 use crate::site::SiteDomain;
 
@@ -40,6 +40,9 @@ pub struct WireEvent {
     pub props: Option<BTreeMap<String, PropValue>>,
     #[serde(default)]
     pub revenue: Option<WireRevenue>,
+    /// The currency of item prices when the event has no revenue (`add_to_cart`…).
+    #[serde(default)]
+    pub currency: Option<String>,
     #[serde(default)]
     pub order_id: Option<String>,
     #[serde(default)]
@@ -205,6 +208,7 @@ pub struct IncomingEvent {
     pub age_ms: u32,
     pub props: Vec<(String, String)>,
     pub revenue: Option<Money>,
+    pub currency: Option<Currency>,
     pub order_id: String,
     pub items: Vec<Item>,
     pub search: Option<SearchInput>,
@@ -236,16 +240,23 @@ impl WireEvent {
             Some(_) => return Err(FieldError::new("age_ms", format!("must be at most {MAX_AGE_MS}"))),
         };
         let props = validate_props(self.props.unwrap_or_default())?;
-        let currency = self.revenue.as_ref().map(|r| r.currency.clone());
         let revenue = match self.revenue {
             None => None,
             Some(r) => Some(Money::parse(&r.amount.as_text(), &r.currency)?),
         };
+        let stated = self.currency.as_deref().map(str::trim).map(Currency::parse).transpose()?;
+        let currency = match (revenue.map(Currency::from), stated) {
+            (Some(of_revenue), Some(stated)) if of_revenue != stated => {
+                return Err(FieldError::new("currency", "must match revenue.currency"));
+            }
+            (of_revenue, stated) => of_revenue.or(stated),
+        };
         let order_id = bounded("order_id", self.order_id.as_deref().unwrap_or("").trim(), 128)?;
-        let items = validate_items(self.items.unwrap_or_default(), currency.as_deref())?;
+        let items = validate_items(self.items.unwrap_or_default(), currency)?;
         let search = self.search.map(validate_search).transpose()?;
         let ux = validate_ux(self.ux)?;
-        let event = IncomingEvent { site, name, url, referrer, age_ms, props, revenue, order_id, items, search, ux };
+        let event =
+            IncomingEvent { site, name, url, referrer, age_ms, props, revenue, currency, order_id, items, search, ux };
         check_required_fields(&event)?;
         Ok(event)
     }
@@ -290,7 +301,7 @@ fn validate_props(raw: BTreeMap<String, PropValue>) -> Result<Vec<(String, Strin
     Ok(out)
 }
 
-fn validate_items(raw: Vec<WireItem>, currency: Option<&str>) -> Result<Vec<Item>, FieldError> {
+fn validate_items(raw: Vec<WireItem>, currency: Option<Currency>) -> Result<Vec<Item>, FieldError> {
     if raw.len() > MAX_ITEMS {
         return Err(FieldError::new("items", format!("at most {MAX_ITEMS} items")));
     }
@@ -313,7 +324,7 @@ fn validate_items(raw: Vec<WireItem>, currency: Option<&str>) -> Result<Vec<Item
                 None => 0,
                 Some(price) => {
                     if currency.is_none() {
-                        return Err(FieldError::new(at("price"), "needs revenue.currency on the event"));
+                        return Err(FieldError::new(at("price"), "needs a currency (revenue.currency or currency)"));
                     }
                     parse_decimal_e4(&price.as_text()).ok_or_else(|| {
                         FieldError::new(at("price"), "must be a decimal with at most 4 fractional digits")
@@ -458,6 +469,18 @@ mod tests {
     }
 
     #[test]
+    fn item_prices_take_the_event_currency_without_revenue() {
+        let event = parse(
+            r#"{"site":"a.example","name":"add_to_cart","url":"https://a.example/","currency":"eur",
+                "items":[{"id":"p-1","price":"4.5","quantity":2}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(event.revenue, None, "a cart event carries no revenue");
+        assert_eq!(event.currency.map(|c| c.as_str().to_owned()), Some("EUR".into()));
+        assert_eq!(event.items[0].price_e4, 45_000);
+    }
+
+    #[test]
     fn numeric_amounts_read_as_decimals() {
         for (amount, want) in [("12.5", 125_000), ("3", 30_000), ("0.0001", 1)] {
             let json = format!(
@@ -477,6 +500,11 @@ mod tests {
             (format!(r#"{{{base},"name":"x","revenue":{{"amount":"1","currency":"EURO"}}}}"#), "revenue.currency"),
             (format!(r#"{{{base},"name":"x","items":[{{"id":"a"}},{{"id":"b","quantity":0}}]}}"#), "items[1].quantity"),
             (format!(r#"{{{base},"name":"x","items":[{{"id":"a","price":"1"}}]}}"#), "items[0].price"),
+            (format!(r#"{{{base},"name":"x","currency":"EU"}}"#), "currency"),
+            (
+                format!(r#"{{{base},"name":"x","currency":"USD","revenue":{{"amount":"1","currency":"EUR"}}}}"#),
+                "currency",
+            ),
             (format!(r#"{{{base},"name":"x","items":[{{"id":" "}}]}}"#), "items[0].id"),
             (format!(r#"{{{base},"name":"x","ux":{{"scroll_depth":101}}}}"#), "ux.scroll_depth"),
             (format!(r#"{{{base},"name":"x","ux":{{"vital":{{"name":"FID","value":1}}}}}}"#), "ux.vital.name"),

@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run Larder: the collector, the API and the dashboard in one process.
     Serve(ServeArgs),
+    /// Run only the collector (against a ClickHouse server; run as many as you like).
+    Collector(ServeArgs),
     /// Apply the schema migrations that are not applied yet.
     Migrate(StoreArgs),
     /// Register, list and remove sites.
@@ -48,6 +50,9 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Also serve the demo storefront at /demo/ (and register its site, demo.larder.test).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -29,16 +29,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let sources = config::Sources { file: file.as_deref().zip(text.as_deref()), env: &env };
     let mut settings = config::load(&sources)?;
     match cli.command {
-        Command::Serve(args) => {
-            apply_store_args(&mut settings, &args.store);
-            if let Some(listen) = args.listen {
-                settings.http.listen = listen;
+        Command::Serve(args) => serve(settings, &args, crate::serve::Roles::all()).await,
+        Command::Collector(args) => {
+            if settings.store.backend == Backend::Embedded && !args.demo {
+                bail!(
+                    "`larder collector` runs against a ClickHouse server (store.backend = \"server\"); use `larder serve` for the embedded store"
+                )
             }
-            crate::telemetry::init(&settings.log);
-            tracing::info!(settings = ?settings, "starting");
-            let listener = std::net::TcpListener::bind(settings.http.listen)
-                .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
-            crate::serve::run(settings, listener, crate::serve::shutdown_signal()).await
+            serve(settings, &args, crate::serve::Roles { collector: true, api: false, demo: None }).await
         }
         Command::Migrate(args) => {
             let target = open_target(&mut settings, &args).await?;
@@ -76,14 +74,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+async fn serve(
+    mut settings: Settings,
+    args: &crate::cli::ServeArgs,
+    mut roles: crate::serve::Roles,
+) -> anyhow::Result<()> {
+    apply_store_args(&mut settings, &args.store);
+    if let Some(listen) = args.listen {
+        settings.http.listen = listen;
+    }
+    crate::telemetry::init(&settings.log);
+    if args.demo {
+        let dir = config::installed_file("tracker-js/demo");
+        if !dir.join("index.html").exists() {
+            bail!("the demo storefront is not at {}", dir.display());
+        }
+        roles.demo = Some(dir);
+    }
+    tracing::info!(settings = ?settings, "starting");
+    let listener = std::net::TcpListener::bind(settings.http.listen)
+        .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+    crate::serve::run(settings, listener, roles, crate::serve::shutdown_signal()).await
+}
+
+/// A new site with the configured privacy defaults.
+fn new_site(settings: &Settings, domain: SiteDomain) -> sites::Site {
+    let mut site = sites::Site::new(domain, chrono::Utc::now());
+    site.retention_days = settings.privacy.retention_days;
+    site.honour_privacy_signals = settings.privacy.honour_privacy_signals;
+    site
+}
+
 async fn sites_command(settings: &mut Settings, action: SitesCommand) -> anyhow::Result<()> {
     match action {
         SitesCommand::Add { domain, store } => {
             let domain = SiteDomain::parse(&domain).map_err(|e| anyhow::anyhow!("{e}"))?;
             let created = match open_target(settings, &store).await? {
                 Target::Store(store) => {
-                    let site = sites::Site::new(domain.clone(), chrono::Utc::now());
-                    sites::add(store.as_ref(), &site).await? == sites::AddOutcome::Created
+                    sites::add(store.as_ref(), &new_site(settings, domain.clone())).await? == sites::AddOutcome::Created
                 }
                 Target::Server(client) => client.add_site(&domain).await?,
             };
@@ -129,7 +157,7 @@ async fn demo_data(settings: &mut Settings, args: crate::cli::DemoDataArgs) -> a
     let Target::Store(store) = open_target(settings, &args.store).await? else {
         bail!("stop `larder serve` first: demo data is written to the store directly")
     };
-    sites::add(store.as_ref(), &sites::Site::new(site.clone(), chrono::Utc::now())).await?;
+    sites::add(store.as_ref(), &new_site(settings, site.clone())).await?;
     let span_secs = args.days.max(1).saturating_mul(86_400);
     let spec = FixtureSpec {
         seed: args.seed,

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     pub http: HttpSettings,
     pub store: StoreSettings,
+    pub ingest: IngestSettings,
+    pub geo: GeoSettings,
+    pub privacy: PrivacySettings,
     pub log: LogSettings,
 }
 
@@ -76,22 +79,122 @@ impl Default for StoreSettings {
 }
 
 impl StoreSettings {
-    /// The chDB library to load: the configured path, else the first that exists of
-    /// `vendor/chdb/libchdb.so` under the working directory, beside the repository the binary
-    /// was built in (`target/*/larder` → `vendor/`), and the source tree's own.
+    /// The chDB library to load: the configured path, else where `make` installs it.
     pub fn chdb_library_path(&self) -> PathBuf {
         if !self.chdb_library.as_os_str().is_empty() {
             return self.chdb_library.clone();
         }
-        let relative = Path::new("vendor/chdb/libchdb.so");
-        let mut candidates = vec![relative.to_path_buf()];
-        if let Ok(exe) = std::env::current_exe()
-            && let Some(repo) = exe.parent().and_then(Path::parent).and_then(Path::parent)
-        {
-            candidates.push(repo.join(relative));
+        installed_file("vendor/chdb/libchdb.so")
+    }
+}
+
+/// A file that `make` produces in the repository: the first that exists of `relative` under
+/// the working directory, beside the repository the binary was built in (`target/*/larder`),
+/// and in the source tree; else `relative` itself (the error then names it).
+pub fn installed_file(relative: &str) -> PathBuf {
+    let relative = Path::new(relative);
+    let mut candidates = vec![relative.to_path_buf()];
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(repo) = exe.parent().and_then(Path::parent).and_then(Path::parent)
+    {
+        candidates.push(repo.join(relative));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative));
+    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| candidates.swap_remove(0))
+}
+
+/// Whether sessions are coordinated between collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Coordination {
+    /// On for a ClickHouse server (several collectors may share it), off for the embedded store.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Ingestion: the collector's spool, batching, sessions, limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Where accepted events wait for the store. Empty: `<store.data_dir>/spool`.
+    pub spool_dir: PathBuf,
+    pub max_body_bytes: usize,
+    /// Beyond this much unflushed data, new events get 503 with Retry-After.
+    pub spool_max_bytes: u64,
+    /// A spool segment becomes one insert at this size or after `flush_interval_ms`.
+    pub segment_max_bytes: u64,
+    pub flush_interval_ms: u64,
+    /// Most events per insert when catching up on a backlog.
+    pub flush_max_events: usize,
+    /// A visit ends after this much inactivity.
+    pub session_timeout_secs: u64,
+    pub coordinate_sessions: Coordination,
+    /// This collector's name among its peers. Empty: host name and process id.
+    pub collector_id: String,
+    pub peer_timeout_ms: u64,
+    /// CIDRs of proxies whose X-Forwarded-For / Forwarded headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Requests per second from one client address (0 disables the limit) and the burst.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    /// The built tracker served at /larder.js. Empty: tracker-js/dist/larder.js.
+    pub tracker_script: PathBuf,
+    /// At shutdown, how long to keep flushing before leaving the rest in the spool.
+    pub shutdown_drain_ms: u64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        let collector = larder_collector::CollectorConfig::new(PathBuf::new());
+        Self {
+            spool_dir: PathBuf::new(),
+            max_body_bytes: collector.max_body_bytes,
+            spool_max_bytes: collector.spool_max_bytes,
+            segment_max_bytes: collector.segment_max_bytes,
+            flush_interval_ms: millis(collector.flush_interval),
+            flush_max_events: collector.flush_max_events,
+            session_timeout_secs: collector.session_timeout.as_secs(),
+            coordinate_sessions: Coordination::Auto,
+            collector_id: String::new(),
+            peer_timeout_ms: millis(collector.peer_timeout),
+            trusted_proxies: Vec::new(),
+            rate_limit_per_second: collector.rate_limit_per_second,
+            rate_limit_burst: collector.rate_limit_burst,
+            tracker_script: PathBuf::new(),
+            shutdown_drain_ms: millis(collector.shutdown_drain),
         }
-        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative));
-        candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| candidates.swap_remove(0))
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Geolocation databases (MaxMind DB format).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoSettings {
+    /// Country database. Empty: the one `make` installs (vendor/geo/country.mmdb); "off": none.
+    pub country_database: String,
+    /// Optional city database (GeoLite2-City or DB-IP City Lite) for region and city.
+    pub city_database: String,
+}
+
+/// Defaults given to newly registered sites.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Whether new sites skip visitors who send `Sec-GPC: 1` or `DNT: 1`.
+    pub honour_privacy_signals: bool,
+    /// How long new sites keep events.
+    pub retention_days: u32,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self { honour_privacy_signals: true, retention_days: 730 }
     }
 }
 
@@ -271,10 +374,88 @@ impl Settings {
         if store.backend == Backend::Embedded && store.data_dir.as_os_str().is_empty() {
             out.push("store.data_dir: must not be empty".into());
         }
+        let ingest = &self.ingest;
+        for cidr in &ingest.trusted_proxies {
+            if cidr.parse::<ipnet::IpNet>().is_err() && cidr.parse::<std::net::IpAddr>().is_err() {
+                out.push(format!("ingest.trusted_proxies: {cidr:?} is not an address or CIDR"));
+            }
+        }
+        for (name, value, min) in [
+            ("ingest.max_body_bytes", ingest.max_body_bytes as u64, 1024),
+            ("ingest.spool_max_bytes", ingest.spool_max_bytes, 1024 * 1024),
+            ("ingest.segment_max_bytes", ingest.segment_max_bytes, 4096),
+            ("ingest.flush_interval_ms", ingest.flush_interval_ms, 10),
+            ("ingest.flush_max_events", ingest.flush_max_events as u64, 100),
+            ("ingest.session_timeout_secs", ingest.session_timeout_secs, 60),
+            ("ingest.peer_timeout_ms", ingest.peer_timeout_ms, 1000),
+        ] {
+            if value < min {
+                out.push(format!("{name}: {value} is below the minimum {min}"));
+            }
+        }
+        if self.privacy.retention_days == 0 {
+            out.push("privacy.retention_days: must be at least 1".into());
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             out.push(format!("log.level: {:?} is not a tracing filter", self.log.level));
         }
         out
+    }
+}
+
+impl Settings {
+    /// The collector's configuration these settings describe.
+    ///
+    /// # Errors
+    /// A trusted proxy that does not parse (already reported by [`load`]).
+    pub fn collector_config(&self) -> anyhow::Result<larder_collector::CollectorConfig> {
+        use std::time::Duration;
+        let ingest = &self.ingest;
+        let spool_dir = if ingest.spool_dir.as_os_str().is_empty() {
+            self.store.data_dir.join("spool")
+        } else {
+            ingest.spool_dir.clone()
+        };
+        let mut config = larder_collector::CollectorConfig::new(spool_dir);
+        config.max_body_bytes = ingest.max_body_bytes;
+        config.spool_max_bytes = ingest.spool_max_bytes;
+        config.segment_max_bytes = ingest.segment_max_bytes;
+        config.flush_interval = Duration::from_millis(ingest.flush_interval_ms);
+        config.flush_max_events = ingest.flush_max_events;
+        config.session_timeout = Duration::from_secs(ingest.session_timeout_secs);
+        config.coordinate_sessions = match ingest.coordinate_sessions {
+            Coordination::On => true,
+            Coordination::Off => false,
+            Coordination::Auto => self.store.backend == Backend::Server,
+        };
+        if !ingest.collector_id.is_empty() {
+            config.collector_id.clone_from(&ingest.collector_id);
+        }
+        config.peer_timeout = Duration::from_millis(ingest.peer_timeout_ms);
+        config.trusted_proxies = ingest
+            .trusted_proxies
+            .iter()
+            .map(|cidr| {
+                cidr.parse::<ipnet::IpNet>()
+                    .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| anyhow::anyhow!("ingest.trusted_proxies: {cidr:?} is not an address or CIDR"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        config.rate_limit_per_second = ingest.rate_limit_per_second;
+        config.rate_limit_burst = ingest.rate_limit_burst;
+        config.tracker_script = Some(if ingest.tracker_script.as_os_str().is_empty() {
+            installed_file("tracker-js/dist/larder.js")
+        } else {
+            ingest.tracker_script.clone()
+        });
+        config.shutdown_drain = Duration::from_millis(ingest.shutdown_drain_ms);
+        config.geo_database = match self.geo.country_database.as_str() {
+            "off" => None,
+            "" => Some(installed_file("vendor/geo/country.mmdb")).filter(|p| p.exists()),
+            path => Some(PathBuf::from(path)),
+        };
+        config.city_database = (!self.geo.city_database.is_empty()).then(|| PathBuf::from(&self.geo.city_database));
+        Ok(config)
     }
 }
 

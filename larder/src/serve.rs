@@ -1,18 +1,40 @@
-//! `larder serve`: one process with the store, the API and (as they land) the collector and
-//! the dashboard. A library function over a bound listener and a shutdown signal, so tests
-//! start it on port 0 and stop it when they like.
+//! `larder serve` (and `larder collector`): the store, the collector, the API and — as they land
+//! — the dashboard, in one process. A library function over a bound listener and a shutdown
+//! signal, so tests start it on port 0 and stop it when they like.
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use larder_collector::Collector;
+use larder_collector::clock::SystemClock;
 use larder_dashboard_api::local::ControlFile;
 use larder_dashboard_api::{ApiState, LocalToken};
 use larder_store::{EmbeddedStore, Store, StoreError};
 
 use crate::config::{Backend, Settings};
+
+/// Which services a process runs.
+#[derive(Debug, Clone, Default)]
+pub struct Roles {
+    pub collector: bool,
+    pub api: bool,
+    /// Serve the demo storefront from this directory at `/demo/` and register its site.
+    pub demo: Option<PathBuf>,
+}
+
+impl Roles {
+    /// Everything (`larder serve`).
+    pub fn all() -> Self {
+        Self { collector: true, api: true, demo: None }
+    }
+}
+
+/// The site the demo storefront's pages name in their tag.
+pub const DEMO_SITE: &str = "demo.larder.test";
 
 /// Opens the configured store directly.
 ///
@@ -46,13 +68,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-/// Runs Larder until `shutdown` resolves: opens and migrates the store, serves HTTP on
-/// `listener`, and (embedded) writes the control file the CLI uses while this process holds
-/// the data directory.
+/// Runs Larder until `shutdown` resolves: opens and migrates the store, starts the collector,
+/// serves HTTP on `listener`, and (embedded) writes the control file the CLI uses while this
+/// process holds the data directory. On shutdown: stops taking requests, flushes the spool.
 ///
 /// # Errors
-/// When the store cannot be opened or migrated, or the server fails.
-pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// When the store cannot be opened or migrated, the collector cannot start, or the server fails.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    roles: Roles,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let store = match open_store(&settings).await {
         Err(e) => match e.downcast_ref::<StoreError>() {
             Some(StoreError::Locked { dir }) => {
@@ -66,9 +93,35 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
         },
         Ok(store) => store,
     };
-    let report = larder_store::migrate::migrate(store.as_ref()).await.context("cannot migrate the store")?;
-    let version = store.version().await?;
-    tracing::info!(engine = %version.text, applied = report.applied.len(), "store ready");
+    let migrated = larder_store::migrate::migrate(store.as_ref()).await;
+    match migrated {
+        Ok(report) => {
+            let version = store.version().await?;
+            tracing::info!(engine = %version.text, applied = report.applied.len(), "store ready");
+        }
+        // A collector in front of a server that is down keeps accepting into its spool.
+        Err(e) if e.is_retryable() && settings.store.backend == Backend::Server && !roles.api => {
+            tracing::warn!(error = %e, "the store is unreachable; events are spooled until it is back");
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot migrate the store")),
+    }
+    if roles.demo.is_some() {
+        let mut site = larder_store::sites::Site::new(
+            larder_core::SiteDomain::parse(DEMO_SITE).map_err(|e| anyhow::anyhow!("{e}"))?,
+            chrono::Utc::now(),
+        );
+        site.retention_days = settings.privacy.retention_days;
+        larder_store::sites::add(store.as_ref(), &site).await?;
+    }
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let collector = if roles.collector {
+        let config = settings.collector_config()?;
+        Some(Collector::start(config, Arc::clone(&store), Arc::new(SystemClock), &mut registry).await?)
+    } else {
+        None
+    };
+    let registry = Arc::new(registry);
 
     let addr = listener.local_addr()?;
     let url = format!("http://{addr}");
@@ -81,32 +134,80 @@ pub async fn run(settings: Settings, listener: TcpListener, shutdown: impl Futur
             .with_context(|| format!("cannot write the control file in {}", dir.display()))?;
     }
 
-    let api = ApiState { store: Arc::clone(&store), local_token: Some(local_token) };
-    let health_store = Arc::clone(&store);
+    let api = roles.api.then(|| ApiState { store: Arc::clone(&store), local_token: Some(local_token) });
+    let health = crate::health::Health {
+        store: Arc::clone(&store),
+        spool: collector.as_ref().map(|c| (c.state().spool.clone(), c.state().config.spool_max_bytes)),
+    };
+    let collector_routes = collector.as_ref().map(Collector::configure);
+    let demo = roles.demo.clone();
     let server = HttpServer::new(move || {
-        App::new()
-            .configure(crate::health::configure(Arc::clone(&health_store)))
-            .configure(larder_dashboard_api::configure(api.clone()))
+        let mut app = App::new()
+            .wrap(actix_web::middleware::Compress::default())
+            .configure(crate::health::configure(health.clone()))
+            .app_data(web::Data::from(Arc::clone(&registry)))
+            .route("/metrics", web::get().to(metrics));
+        if let Some(routes) = collector_routes.clone() {
+            app = app.configure(routes);
+        }
+        if let Some(api) = api.clone() {
+            app = app.configure(larder_dashboard_api::configure(api));
+        }
+        if let Some(dir) = &demo {
+            app = app.service(actix_files::Files::new("/demo", dir).index_file("index.html"));
+        }
+        app
     })
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
     let handle = server.handle();
-    tracing::info!(%url, "listening");
+    tracing::info!(%url, collector = roles.collector, api = roles.api, "listening");
     println!("Larder is running at {url}/");
+    if roles.demo.is_some() {
+        println!("Demo storefront: {url}/demo/ (site {DEMO_SITE})");
+    }
     let stop = async move {
         shutdown.await;
         tracing::info!("shutting down");
         handle.stop(true).await;
     };
     let (served, ()) = tokio::join!(server, stop);
+    if let Some(collector) = collector {
+        collector.shutdown().await;
+    }
     if let Some(dir) = &data_dir {
         ControlFile::remove(dir);
     }
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(registry: web::Data<prometheus_client::registry::Registry>) -> HttpResponse {
+    let mut body = String::new();
+    if prometheus_client::encoding::text::encode(&mut body, &registry).is_err() {
+        return HttpResponse::InternalServerError().finish();
+    }
+    // The process's resident memory, read at scrape time.
+    if let Some(rss) = resident_bytes() {
+        let rss_text = format!(
+            "# HELP larder_process_resident_memory_bytes Resident memory of the process.\n\
+             # TYPE larder_process_resident_memory_bytes gauge\n\
+             larder_process_resident_memory_bytes {rss}\n"
+        );
+        body = body.replace("# EOF\n", &format!("{rss_text}# EOF\n"));
+    }
+    HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(body)
+}
+
+/// Resident set size from `/proc/self/statm` (pages × page size).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use larder_core::{
-    DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId, SiteDomain,
-    Ux, VisitorId, WebVital, WebVitalName,
+    Currency, DeviceType, Dimensions, Event, EventId, EventName, Item, JsError, Money, Pathname, Search, SessionId,
+    SiteDomain, Ux, VisitorId, WebVital, WebVitalName,
 };
 
 use crate::error::StoreError;
@@ -251,7 +251,7 @@ impl From<&Event> for EventRow {
             props_key: e.props.iter().map(|(k, _)| k.clone()).collect(),
             props_value: e.props.iter().map(|(_, v)| v.clone()).collect(),
             revenue_e4: e.revenue.map(|m| m.amount_e4()),
-            currency: e.revenue.map(|m| m.currency().to_owned()).unwrap_or_default(),
+            currency: e.currency.map(|c| c.as_str().to_owned()).unwrap_or_default(),
             order_id: e.order_id.clone(),
             items_product_id: e.items.iter().map(|i| i.product_id.clone()).collect(),
             items_name: e.items.iter().map(|i| i.name.clone()).collect(),
@@ -331,6 +331,7 @@ impl TryFrom<EventRow> for Event {
             },
             props: r.props_key.into_iter().zip(r.props_value).collect(),
             revenue,
+            currency: if r.currency.is_empty() { None } else { Some(Currency::parse(&r.currency).map_err(invalid)?) },
             order_id: r.order_id,
             items,
             search: has_search.then_some(Search {

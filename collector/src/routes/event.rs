@@ -351,6 +351,7 @@ fn prepare(
         dimensions,
         props,
         revenue: event.revenue,
+        currency: event.currency,
         order_id: event.order_id,
         items: event.items,
         search,

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::IngestState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/larder.js", web::get().to(script));
+    cfg.service(web::resource("/larder.js").route(web::get().to(script)).route(web::head().to(script)));
 }
 
 /// The script's bytes and their ETag, read once at start.
