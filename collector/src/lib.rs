@@ -13,7 +13,7 @@ pub mod coordination;
 pub mod enrich;
 pub mod error;
 pub mod metrics;
-mod routes;
+pub mod routes;
 pub mod salts;
 pub mod sessions;
 pub mod sites;
@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 
 pub use config::CollectorConfig;
 pub use error::IngestError;
+pub use routes::event::parse_body;
 pub use routes::script::Script;
 
 use crate::clock::Clock;

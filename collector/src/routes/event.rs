@@ -223,6 +223,22 @@ async fn read_body(headers: &HeaderMap, mut payload: web::Payload, limit: usize)
     Ok(body)
 }
 
+/// Parses and validates a request body without a site, a store or a connection: what the
+/// fuzz target and the malformed-body tests exercise. Returns the events and whether the body
+/// was a batch.
+///
+/// # Errors
+/// [`IngestError::Malformed`], [`IngestError::Invalid`] or [`IngestError::TooManyEvents`].
+pub fn parse_body(body: &[u8]) -> Result<(Vec<IncomingEvent>, bool), IngestError> {
+    let (wire, is_batch) = parse_events(body)?;
+    let mut events = Vec::with_capacity(wire.len());
+    for (i, event) in wire.into_iter().enumerate() {
+        let prefix = if is_batch { format!("events[{i}].") } else { String::new() };
+        events.push(event.validate().map_err(|e| invalid(e.within(&prefix)))?);
+    }
+    Ok((events, is_batch))
+}
+
 /// One event or an array of 1..=100; errors name the JSON path.
 fn parse_events(body: &[u8]) -> Result<(Vec<WireEvent>, bool), IngestError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());

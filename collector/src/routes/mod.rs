@@ -1,4 +1,4 @@
 //! One module per endpoint family.
 
-pub(crate) mod event;
+pub mod event;
 pub(crate) mod script;
