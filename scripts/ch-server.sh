@@ -2,6 +2,7 @@
 # Starts and stops a throwaway clickhouse-server (Debian's 18.16) on loopback for tests.
 #   scripts/ch-server.sh start DIR   -> prints the HTTP URL; server state lives in DIR
 #   scripts/ch-server.sh stop DIR
+# Starting again on a stopped DIR reuses its ports and data (tests stop and restart a server).
 # No system service is used: the server runs as a child of this script's caller, with its
 # own config, data and logs under DIR, on free ports chosen at start.
 set -euo pipefail
@@ -17,6 +18,9 @@ case "$cmd" in
 start)
   mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
   dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/config.xml" ] && [ -f "$dir/url" ]; then
+    url=$(cat "$dir/url")
+  else
   http_port=$(free_port); tcp_port=$(free_port); inter_port=$(free_port)
   cat > "$dir/config.xml" <<XML
 <?xml version="1.0"?>
@@ -49,10 +53,11 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
-  nohup "$bin" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
-  echo $! > "$dir/pid"
   url="http://127.0.0.1:$http_port"
   echo "$url" > "$dir/url"
+  fi
+  nohup "$bin" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
+  echo $! > "$dir/pid"
   for _ in $(seq 1 150); do
     if curl -sf "$url/ping" >/dev/null 2>&1; then echo "$url"; exit 0; fi
     if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then

@@ -139,6 +139,7 @@ impl Batcher {
                     self.metrics.flushes.inc();
                     self.metrics.stored.inc_by(stored);
                     self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
+                    self.metrics.flush_events.observe(stored as f64);
                     if let Some(coordinator) = &self.coordinator
                         && let Err(e) = coordinator.publish(&self.spool.snapshot()).await
                     {

@@ -192,6 +192,8 @@ async fn maintain(state: web::Data<IngestState>, coordinator: Option<Coordinator
             _ = stop.changed() => return,
         }
         ticks += 1;
+        let age_ms = state.spool.oldest_receipt_ms().map_or(0, |oldest| clock_now(&state).saturating_sub(oldest));
+        state.metrics.spool_oldest_seconds.set(i64::try_from(age_ms / 1000).unwrap_or(i64::MAX));
         let every =
             |period: Duration| ticks.is_multiple_of((period.as_secs_f64() / tick.as_secs_f64()).max(1.0) as u64);
         if let Some(coordinator) = &coordinator

@@ -64,7 +64,7 @@ impl SaltBook {
         let mut chosen: HashMap<NaiveDate, Salt> = HashMap::new();
         for day in days {
             let smallest = candidates.iter().filter(|c| c.day == day).map(|c| c.salt_hex.as_str()).min();
-            if let Some(salt) = smallest.and_then(decode_salt) {
+            if let Some(salt) = smallest.and_then(Salt::from_hex) {
                 chosen.insert(day, salt);
             }
         }
@@ -90,10 +90,4 @@ impl SaltBook {
         }
         Ok(())
     }
-}
-
-fn decode_salt(hex_text: &str) -> Option<Salt> {
-    let bytes = hex::decode(hex_text).ok()?;
-    let array: [u8; 32] = bytes.try_into().ok()?;
-    Some(Salt(array))
 }

@@ -391,6 +391,14 @@ impl Spool {
         }
     }
 
+    /// Receipt time of the oldest event not yet in the store.
+    pub fn oldest_receipt_ms(&self) -> Option<u64> {
+        let pending = self.shared.lock();
+        let admitted = pending.admitted.keys().next().copied();
+        let registered = pending.keys.keys().map(|(_, receipt)| *receipt).min();
+        admitted.into_iter().chain(registered).min()
+    }
+
     /// Bytes of events not yet in the store.
     pub fn pending_bytes(&self) -> u64 {
         self.shared.lock().bytes

@@ -101,6 +101,14 @@ impl UserAgent {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Salt(pub(crate) [u8; 32]);
 
+impl Salt {
+    /// Reads a salt as stored (64 hex digits).
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = hex::decode(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+}
+
 impl std::fmt::Debug for Salt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Salt(<redacted>)")

@@ -20,7 +20,7 @@ use larder_store::sites::Site;
 use crate::IngestState;
 use crate::enrich::{Agent, Location, Software, parse_agent};
 use crate::error::IngestError;
-use crate::metrics::{DropReason, Outcome, OutcomeLabel, ReasonLabel, StatusLabel};
+use crate::metrics::{CodeLabel, DropReason, Outcome, OutcomeLabel, ReasonLabel, StatusLabel};
 use crate::sites::SiteLookup;
 use crate::spool::{SpoolError, encode_record};
 use crate::visitor::{ClientIp, UserAgent, visitor_id, visitor_key};
@@ -38,7 +38,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 async fn post_event(req: HttpRequest, body: web::Payload, state: web::Data<IngestState>) -> HttpResponse {
     let cors = match cross_origin(&req, &state).await {
         Ok(cors) => cors,
-        Err(e) => return finish(&state, e.error_response(), None),
+        Err(e) => {
+            state.metrics.rejections.get_or_create(&CodeLabel { code: e.code().to_owned() }).inc();
+            return finish(&state, e.error_response(), None);
+        }
     };
     let outcome = ingest(&req, body, &state, cors.as_ref().map(|c| &c.site)).await;
     let response = match outcome {
@@ -50,6 +53,7 @@ async fn post_event(req: HttpRequest, body: web::Payload, state: web::Data<Inges
                 Outcome::Rejected
             };
             state.metrics.events.get_or_create(&OutcomeLabel { outcome: label }).inc();
+            state.metrics.rejections.get_or_create(&CodeLabel { code: e.code().to_owned() }).inc();
             e.error_response()
         }
     };

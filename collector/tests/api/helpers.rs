@@ -100,7 +100,10 @@ impl TestApp {
             .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Self { url, store, collector: Some(collector), server: handle, client: reqwest::Client::new(), registry }
+        // Idle connections are dropped before the server's 5 s keep-alive would close them under
+        // a request being sent.
+        let client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build().expect("client");
+        Self { url, store, collector: Some(collector), server: handle, client, registry }
     }
 
     /// Posts a body as `application/json` from the client address `ip` with a Chrome user agent.
@@ -227,4 +230,44 @@ impl Drop for TestDir {
 
 pub fn test_dir() -> TestDir {
     TestDir(Some(tempfile::tempdir().expect("temp dir")))
+}
+
+/// A clickhouse-server of the test's own, which the test can stop and start again (same port,
+/// same data), started by the project's script on a free loopback port.
+pub struct DedicatedServer {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl DedicatedServer {
+    fn script(command: &str, dir: &Path) -> String {
+        let out = std::process::Command::new(repo().join("scripts/ch-server.sh"))
+            .arg(command)
+            .arg(dir)
+            .output()
+            .expect("run scripts/ch-server.sh");
+        assert!(out.status.success(), "ch-server.sh {command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = Self::script("start", dir.path());
+        Self { dir, url }
+    }
+
+    pub fn stop(&self) {
+        Self::script("stop", self.dir.path());
+    }
+
+    pub fn start_again(&self) {
+        let url = Self::script("start", self.dir.path());
+        assert_eq!(url, self.url, "a restarted server keeps its address");
+    }
+}
+
+impl Drop for DedicatedServer {
+    fn drop(&mut self) {
+        Self::script("stop", self.dir.path());
+    }
 }

@@ -149,3 +149,85 @@ async fn visitors_differ_by_client_and_bots_and_privacy_signals_are_not_recorded
     })
     .await;
 }
+
+/// Same visitor, same day: same id. The next day: another id. Once a day's salt is deleted, no
+/// salt left in the store gives that day's id again.
+#[tokio::test]
+async fn visitor_ids_change_with_the_day_and_cannot_be_recomputed_after_the_salt_is_deleted() {
+    use larder_collector::clock::OffsetClock;
+    use larder_collector::visitor::{ClientIp, Salt, UserAgent, visitor_id};
+    let dir = crate::helpers::test_dir();
+    let store = store(crate::helpers::Backend::Embedded, dir.path(), "salt_days").await;
+    let noon = chrono::DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z").expect("time").timestamp_millis() as u64;
+    let clock = OffsetClock::starting_at(noon);
+    let app = TestApp::start_with_clock(store, config(dir.path()), std::sync::Arc::new(clock.clone())).await;
+    let visitors = || async {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            visitor_id: u64,
+        }
+        let rows: Vec<Row> =
+            app.store.fetch_json("SELECT visitor_id FROM events ORDER BY timestamp").await.expect("rows");
+        rows.into_iter().map(|r| r.visitor_id).collect::<Vec<_>>()
+    };
+    for n in 1..=2u64 {
+        assert_eq!(app.post(&crate::helpers::pageview(&format!("/same-day-{n}")), "203.0.113.50").await.status(), 202);
+        eventually(Duration::from_secs(20), "stored", || async { visitors().await.len() as u64 == n }).await;
+    }
+    clock.advance_ms(24 * 3_600_000);
+    assert_eq!(app.post(&crate::helpers::pageview("/next-day"), "203.0.113.50").await.status(), 202);
+    eventually(Duration::from_secs(20), "stored", || async { visitors().await.len() == 3 }).await;
+    let ids = visitors().await;
+    assert_eq!(ids[0], ids[1], "same visitor, same day, same id");
+    assert_ne!(ids[1], ids[2], "the next day the same visitor has another id");
+
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        day: String,
+        salt: String,
+    }
+    let salts = || async {
+        let rows: Vec<Stored> = app
+            .store
+            .fetch_json("SELECT toString(day) AS day, min(salt) AS salt FROM salts GROUP BY day ORDER BY day")
+            .await
+            .expect("salts");
+        rows
+    };
+    let recompute = |salt_hex: &str| {
+        let mut headers = actix_web::http::header::HeaderMap::new();
+        headers.insert(actix_web::http::header::USER_AGENT, crate::helpers::CHROME.parse().expect("ua"));
+        let ip = ClientIp::from_request(
+            Some("203.0.113.50:1".parse().expect("addr")),
+            &actix_web::http::header::HeaderMap::new(),
+            &[],
+        )
+        .expect("ip");
+        let site = larder_core::SiteDomain::parse(SITE).expect("site");
+        let salt = Salt::from_hex(salt_hex).expect("a stored salt is 64 hex digits");
+        visitor_id(&salt, &site, &ip, &UserAgent::from_headers(&headers)).0
+    };
+    let first_day = salts().await.into_iter().find(|s| s.day == "2026-11-20").expect("the first day's salt");
+    assert_eq!(recompute(&first_day.salt), ids[0], "while its salt exists, a day's visitor id can be recomputed");
+
+    // Two days on, the first day's salt is deleted.
+    clock.advance_ms(24 * 3_600_000);
+    let state = app.collector.as_ref().expect("collector").state();
+    state.salts.refresh().await.expect("refresh");
+    state.salts.expire().await.expect("expire");
+    let left = salts().await;
+    assert!(
+        left.iter().all(|s| s.day.as_str() > "2026-11-20"),
+        "the first day's salt is gone: {:?}",
+        left.iter().map(|s| &s.day).collect::<Vec<_>>()
+    );
+    assert!(!left.is_empty(), "today's salts exist");
+    for stored in &left {
+        assert_ne!(
+            recompute(&stored.salt),
+            ids[0],
+            "no remaining salt ({}) reproduces the first day's visitor id",
+            stored.day
+        );
+    }
+}

@@ -35,7 +35,13 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(data: &Path) -> Self {
-        let mut child = larder()
+        Self::start_with_env(data, &[])
+    }
+
+    pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = larder();
+        command.envs(env.iter().copied());
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .stdout(Stdio::piped())
