@@ -502,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let example = include_str!("../../larder.example.toml");
+        let settings = load_from(Some(example), &[]).expect("the example parses");
+        let as_toml = |s: &Settings| toml::to_string(s).unwrap_or_default();
+        assert_eq!(as_toml(&settings), as_toml(&Settings::default()), "larder.example.toml shows every default");
+        let defaults = toml::Table::try_from(Settings::default()).unwrap_or_default();
+        let file: toml::Table = example.parse().unwrap_or_default();
+        for (section, keys) in &defaults {
+            for key in keys.as_table().map(|t| t.keys().collect::<Vec<_>>()).unwrap_or_default() {
+                assert!(
+                    file.get(section).and_then(|t| t.get(key)).is_some(),
+                    "larder.example.toml documents [{section}] {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_problem_is_listed_at_once() {
         let err = load_from(
             None,
