@@ -31,6 +31,6 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().error_handler(error::json_error_handler))
-            .configure(routes::local::configure);
+            .configure(routes::configure);
     }
 }
