@@ -8,6 +8,7 @@
 pub mod event;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+pub mod query;
 pub mod referrer;
 pub mod site;
 pub mod url;

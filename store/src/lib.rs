@@ -19,6 +19,7 @@ pub mod rowbinary;
 pub mod rows;
 mod server;
 pub mod sites;
+pub mod stats;
 pub mod sql;
 
 use async_trait::async_trait;

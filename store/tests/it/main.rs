@@ -9,4 +9,5 @@ mod parity;
 mod retention;
 mod roundtrip;
 mod sites;
+mod stats;
 mod unreachable;
