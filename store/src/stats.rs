@@ -41,7 +41,7 @@ pub struct Scope<'a> {
 }
 
 /// Events that are not interactions (see the module documentation).
-const PASSIVE_EVENTS: &str = "('pageview', 'engagement', 'web_vital', 'js_error', 'rage_click', 'dead_click')";
+pub(crate) const PASSIVE_EVENTS: &str = "('pageview', 'engagement', 'web_vital', 'js_error', 'rage_click', 'dead_click')";
 
 /// Whether `tz` is a time zone name safe to put in SQL: letters, digits, `/`, `_`, `-`, `+`.
 pub fn is_time_zone_name(tz: &str) -> bool {
@@ -49,7 +49,7 @@ pub fn is_time_zone_name(tz: &str) -> bool {
 }
 
 impl Scope<'_> {
-    fn tz(&self) -> Result<String, StoreError> {
+    pub(crate) fn tz(&self) -> Result<String, StoreError> {
         if is_time_zone_name(self.timezone) {
             Ok(sql::quote(self.timezone))
         } else {
@@ -58,7 +58,7 @@ impl Scope<'_> {
     }
 
     /// `site = … AND timestamp` within the range's days in the site's time zone.
-    fn events_in_range(&self) -> Result<String, StoreError> {
+    pub(crate) fn events_in_range(&self) -> Result<String, StoreError> {
         let tz = self.tz()?;
         let start = format!("{} 00:00:00", self.range.from.format("%Y-%m-%d"));
         let end = format!("{} 00:00:00", (self.range.to + Duration::days(1)).format("%Y-%m-%d"));
@@ -77,7 +77,7 @@ impl Scope<'_> {
 }
 
 /// The column or expression of an event for a dimension.
-fn event_expr(dimension: &Dimension) -> String {
+pub(crate) fn event_expr(dimension: &Dimension) -> String {
     match dimension {
         Dimension::Page | Dimension::EntryPage | Dimension::ExitPage => "pathname".into(),
         Dimension::Hostname => "hostname".into(),
@@ -103,7 +103,7 @@ fn event_expr(dimension: &Dimension) -> String {
 }
 
 /// The column of the visits subquery that holds a visit-level dimension.
-fn visit_column(dimension: &Dimension) -> Option<&'static str> {
+pub(crate) fn visit_column(dimension: &Dimension) -> Option<&'static str> {
     Some(match dimension {
         Dimension::EntryPage => "entry_page",
         Dimension::ExitPage => "exit_page",
@@ -128,7 +128,7 @@ fn visit_column(dimension: &Dimension) -> Option<&'static str> {
 }
 
 /// `expr` compared with the filter's values, ignoring the filter's negation.
-fn positive_match(expr: &str, filter: &Filter) -> String {
+pub(crate) fn positive_match(expr: &str, filter: &Filter) -> String {
     match filter.op {
         FilterOp::Is | FilterOp::IsNot => format!("{expr} IN {}", list(&filter.values)),
         FilterOp::Contains | FilterOp::DoesNotContain => {
@@ -142,17 +142,17 @@ fn positive_match(expr: &str, filter: &Filter) -> String {
     }
 }
 
-fn is_negative(op: FilterOp) -> bool {
+pub(crate) fn is_negative(op: FilterOp) -> bool {
     matches!(op, FilterOp::IsNot | FilterOp::DoesNotContain)
 }
 
-fn list(values: &[String]) -> String {
+pub(crate) fn list(values: &[String]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| sql::quote(v)).collect();
     format!("({})", quoted.join(", "))
 }
 
 /// The condition an event must meet to match an event-level filter.
-fn event_filter_condition(filter: &Filter) -> String {
+pub(crate) fn event_filter_condition(filter: &Filter) -> String {
     let matched = positive_match(&event_expr(&filter.dimension), filter);
     match &filter.dimension {
         Dimension::Page => format!("name = 'pageview' AND {matched}"),
@@ -162,7 +162,7 @@ fn event_filter_condition(filter: &Filter) -> String {
 }
 
 /// One row per visit in scope, with its attributes, and `f<i>` flags for event-level filters.
-fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
+pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
     let first = "(timestamp, event_id)";
     let mut columns = vec![
         "session_id".to_owned(),
@@ -207,7 +207,7 @@ fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
 }
 
 /// The `WHERE` over the visits subquery that applies every filter.
-fn visits_condition(scope: &Scope<'_>) -> String {
+pub(crate) fn visits_condition(scope: &Scope<'_>) -> String {
     let mut conditions = vec!["1".to_owned()];
     for (i, filter) in scope.filters.iter().enumerate() {
         let condition = match visit_column(&filter.dimension) {
@@ -220,12 +220,12 @@ fn visits_condition(scope: &Scope<'_>) -> String {
 }
 
 /// The visits in scope that pass every filter.
-fn kept_visits(scope: &Scope<'_>) -> Result<String, StoreError> {
+pub(crate) fn kept_visits(scope: &Scope<'_>) -> Result<String, StoreError> {
     Ok(format!("(SELECT * FROM ({}) WHERE {})", visits_subquery(scope)?, visits_condition(scope)))
 }
 
 /// Events of kept visits (for event-level reports); a filter on `own` also restricts rows.
-fn kept_events(scope: &Scope<'_>, own: Option<&Dimension>) -> Result<String, StoreError> {
+pub(crate) fn kept_events(scope: &Scope<'_>, own: Option<&Dimension>) -> Result<String, StoreError> {
     let mut condition = format!(
         "{} AND session_id IN (SELECT session_id FROM {})",
         scope.events_in_range()?,
@@ -240,7 +240,7 @@ fn kept_events(scope: &Scope<'_>, own: Option<&Dimension>) -> Result<String, Sto
 
 /// Aggregates over visits: the overview's numbers. No alias repeats a column name: ClickHouse
 /// would read the column inside another aggregate as the alias.
-const VISIT_METRICS: &str = "uniqExact(visitor_id) AS visitors, count() AS visits, sum(pageviews) AS pageview_total, \
+pub(crate) const VISIT_METRICS: &str = "uniqExact(visitor_id) AS visitors, count() AS visits, sum(pageviews) AS pageview_total, \
      countIf(pageviews <= 1 AND interactions = 0) AS bounces, sum(toUInt64(ended) - toUInt64(started)) AS duration_total";
 
 /// The headline numbers of a period.
@@ -280,7 +280,7 @@ impl From<VisitTotals> for Overview {
     }
 }
 
-fn round(x: f64, digits: i32) -> f64 {
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let factor = 10f64.powi(digits);
     (x * factor).round() / factor
 }
