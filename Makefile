@@ -29,3 +29,16 @@ fmt:
 
 clean:
 	cargo clean
+
+# Runs each fuzz target for FUZZ_SECONDS on the stable toolchain (see README, "Fuzzing").
+# A crash stops the run; libFuzzer saves the input under collector/fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd collector && for target in event_body url_hygiene; do \
+		mkdir -p fuzz/corpus/$$target && \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run --debug-assertions $$target fuzz/corpus/$$target fuzz/seeds/$$target -- \
+			-dict=fuzz/dict/$$target.dict -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+			-print_final_stats=1 || exit 1; \
+	done

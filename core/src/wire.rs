@@ -5,8 +5,6 @@
 //! (which query keys survive on the URL) and on the connection (visitor, geo, user agent)
 //! happens in the collector, after this.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use crate::event::{
@@ -37,20 +35,73 @@ pub struct WireEvent {
     #[serde(default)]
     pub age_ms: Option<u64>,
     #[serde(default)]
-    pub props: Option<BTreeMap<String, PropValue>>,
+    pub props: Option<Props>,
     #[serde(default)]
-    pub revenue: Option<WireRevenue>,
+    pub revenue: Option<Obj<WireRevenue>>,
     /// The currency of item prices when the event has no revenue (`add_to_cart`…).
     #[serde(default)]
     pub currency: Option<String>,
     #[serde(default)]
     pub order_id: Option<String>,
     #[serde(default)]
-    pub items: Option<Vec<WireItem>>,
+    pub items: Option<Vec<Obj<WireItem>>>,
     #[serde(default)]
-    pub search: Option<WireSearch>,
+    pub search: Option<Obj<WireSearch>>,
     #[serde(default)]
-    pub ux: Option<WireUx>,
+    pub ux: Option<Obj<WireUx>>,
+}
+
+/// A value that must be a JSON object. serde's derived structs also accept a JSON array read by
+/// position (`["shop.example", "pageview", …]`), which the wire format does not allow; this
+/// wrapper refuses anything but an object and hands the object to `T`'s own deserializer, so
+/// unknown and repeated fields are still refused and error paths still point at the field.
+#[derive(Debug, Clone)]
+pub struct Obj<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly(std::marker::PhantomData)).map(Obj)
+    }
+}
+
+/// Custom properties in the order given; a key given twice is refused (a JSON object with a
+/// repeated key is ambiguous).
+#[derive(Debug, Clone, Default)]
+pub struct Props(pub Vec<(String, PropValue)>);
+
+impl<'de> Deserialize<'de> for Props {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PropsVisitor;
+        impl<'de> serde::de::Visitor<'de> for PropsVisitor {
+            type Value = Props;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of properties")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Props, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut props = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("duplicate property `{key}`")));
+                    }
+                    let value = map.next_value::<PropValue>()?;
+                    props.push((key, value));
+                }
+                Ok(Props(props))
+            }
+        }
+        deserializer.deserialize_map(PropsVisitor)
+    }
 }
 
 /// A property value: text, a number or a boolean; stored as text.
@@ -128,9 +179,9 @@ pub struct WireUx {
     #[serde(default)]
     pub selector: Option<String>,
     #[serde(default)]
-    pub vital: Option<WireVital>,
+    pub vital: Option<Obj<WireVital>>,
     #[serde(default)]
-    pub error: Option<WireError>,
+    pub error: Option<Obj<WireError>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -240,7 +291,7 @@ impl WireEvent {
             Some(_) => return Err(FieldError::new("age_ms", format!("must be at most {MAX_AGE_MS}"))),
         };
         let props = validate_props(self.props.unwrap_or_default())?;
-        let revenue = match self.revenue {
+        let revenue = match self.revenue.map(|r| r.0) {
             None => None,
             Some(r) => Some(Money::parse(&r.amount.as_text(), &r.currency)?),
         };
@@ -252,9 +303,9 @@ impl WireEvent {
             (of_revenue, stated) => of_revenue.or(stated),
         };
         let order_id = bounded("order_id", self.order_id.as_deref().unwrap_or("").trim(), 128)?;
-        let items = validate_items(self.items.unwrap_or_default(), currency)?;
-        let search = self.search.map(validate_search).transpose()?;
-        let ux = validate_ux(self.ux)?;
+        let items = validate_items(self.items.unwrap_or_default().into_iter().map(|i| i.0).collect(), currency)?;
+        let search = self.search.map(|s| validate_search(s.0)).transpose()?;
+        let ux = validate_ux(self.ux.map(|u| u.0))?;
         let event =
             IncomingEvent { site, name, url, referrer, age_ms, props, revenue, currency, order_id, items, search, ux };
         check_required_fields(&event)?;
@@ -266,7 +317,8 @@ fn bounded(path: &'static str, raw: &str, max: usize) -> Result<String, FieldErr
     bounded_text(path, raw, max).map_err(FieldError::from)
 }
 
-fn validate_props(raw: BTreeMap<String, PropValue>) -> Result<Vec<(String, String)>, FieldError> {
+fn validate_props(raw: Props) -> Result<Vec<(String, String)>, FieldError> {
+    let raw = raw.0;
     if raw.len() > MAX_PROPS {
         return Err(FieldError::new("props", format!("at most {MAX_PROPS} properties")));
     }
@@ -375,7 +427,7 @@ fn validate_ux(raw: Option<WireUx>) -> Result<UxInput, FieldError> {
     {
         return Err(FieldError::new("ux.engaged_ms", "must be at most 86400000"));
     }
-    let vital = match raw.vital {
+    let vital = match raw.vital.map(|v| v.0) {
         None => None,
         Some(v) => {
             let name = WebVitalName::parse(&v.name).map_err(|e| FieldError::from(e).path_to("ux.vital.name".into()))?;
@@ -385,7 +437,7 @@ fn validate_ux(raw: Option<WireUx>) -> Result<UxInput, FieldError> {
             Some(WebVital { name, value: v.value })
         }
     };
-    let error = match raw.error {
+    let error = match raw.error.map(|e| e.0) {
         None => None,
         Some(e) => {
             let message = bounded("ux.error.message", e.message.trim(), 500)?;
@@ -458,11 +510,12 @@ mod tests {
         assert_eq!(
             event.props,
             vec![
+                ("plan".into(), "gold".into()),
                 ("logged_in".into(), "true".into()),
                 ("n".into(), "3".into()),
-                ("plan".into(), "gold".into()),
                 ("x".into(), "1.5".into())
-            ]
+            ],
+            "properties keep the order given"
         );
         assert_eq!(event.items[0].price_e4, 45_000);
         assert_eq!(event.items[0].quantity, 2);
@@ -558,6 +611,23 @@ mod tests {
         ] {
             assert_eq!(path_of(&format!("{{{base},{rest}}}")), "accepted", "{rest}");
         }
+    }
+
+    #[test]
+    fn only_json_objects_are_structs_and_property_keys_are_unique() {
+        for json in [
+            r#"["a.example","pageview","https://a.example/"]"#,
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","ux":[80]}"#,
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","revenue":["12.50","EUR"]}"#,
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","items":[["p-1"]]}"#,
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","search":["tea"]}"#,
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","props":{"plan":"gold","plan":"silver"}}"#,
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","props":[["plan","gold"]]}"#,
+        ] {
+            assert!(serde_json::from_str::<Obj<WireEvent>>(json).is_err(), "{json}");
+        }
+        let ok = r#"{"site":"a.example","name":"x","url":"https://a.example/","ux":{"scroll_depth":80}}"#;
+        assert!(serde_json::from_str::<Obj<WireEvent>>(ok).is_ok());
     }
 
     #[test]

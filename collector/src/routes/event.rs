@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::StreamExt;
 use larder_core::referrer::classify;
 use larder_core::url::{UrlPolicy, normalise_search_query, parse_page_url, redact};
-use larder_core::wire::{FieldError, IncomingEvent, MAX_BATCH, WireEvent};
+use larder_core::wire::{FieldError, IncomingEvent, MAX_BATCH, Obj, WireEvent};
 use larder_core::{Dimensions, Event, EventId, JsError, Search, SessionId, SiteDomain, Ux, ValidationError};
 use larder_store::rows::EventRow;
 use larder_store::sites::Site;
@@ -250,12 +250,19 @@ fn parse_events(body: &[u8]) -> Result<(Vec<WireEvent>, bool), IngestError> {
     if !is_batch && first != Some(&b'{') {
         return Err(IngestError::Malformed { message: "the body must be a JSON object or array".into(), field: None });
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    let events = if is_batch {
-        serde_path_to_error::deserialize::<_, Vec<WireEvent>>(deserializer).map_err(json_error)?
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let events: Vec<WireEvent> = if is_batch {
+        let events: Vec<Obj<WireEvent>> = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+        events.into_iter().map(|e| e.0).collect()
     } else {
-        vec![serde_path_to_error::deserialize::<_, WireEvent>(deserializer).map_err(json_error)?]
+        let event: Obj<WireEvent> = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+        vec![event.0]
     };
+    // One JSON value and nothing after it but whitespace.
+    deserializer.end().map_err(|e| IngestError::Malformed {
+        message: format!("the body holds more than one JSON value: {}", strip_position(&e.to_string())),
+        field: None,
+    })?;
     if events.is_empty() {
         return Err(IngestError::Malformed { message: "the batch is empty".into(), field: Some("events".into()) });
     }
@@ -274,15 +281,19 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> IngestError {
         p if p.starts_with('[') => Some(format!("events{p}")),
         p => Some(p.to_owned()),
     };
-    let message = inner.to_string();
-    let message = match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message,
-    };
+    let message = strip_position(&inner.to_string());
     if inner.is_data() {
         IngestError::Invalid { field: field.unwrap_or_else(|| "events".into()), message }
     } else {
         IngestError::Malformed { message: format!("the body is not valid JSON: {message}"), field }
+    }
+}
+
+/// serde_json's messages end with ` at line L column C`; the field path says where instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
     }
 }
 

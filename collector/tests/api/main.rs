@@ -6,5 +6,6 @@ mod contract;
 mod durability;
 mod helpers;
 mod ingest;
+mod malformed;
 mod privacy;
 mod sessions;
