@@ -17,4 +17,4 @@ echo "test: clickhouse-server $(curl -s "$LARDER_TEST_CLICKHOUSE_URL/?query=SELE
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow "$@"
-(cd tracker-js && npm run --silent size && npm test --silent)
+(cd tracker-js && npm run --silent size && LARDER_BIN="$root/target/debug/larder" npm test --silent)

@@ -293,7 +293,7 @@ impl WireEvent {
         let props = validate_props(self.props.unwrap_or_default())?;
         let revenue = match self.revenue.map(|r| r.0) {
             None => None,
-            Some(r) => Some(Money::parse(&r.amount.as_text(), &r.currency)?),
+            Some(r) => Some(Money::parse(&r.amount.as_text(), r.currency.trim())?),
         };
         let stated = self.currency.as_deref().map(str::trim).map(Currency::parse).transpose()?;
         let currency = match (revenue.map(Currency::from), stated) {
@@ -378,9 +378,13 @@ fn validate_items(raw: Vec<WireItem>, currency: Option<Currency>) -> Result<Vec<
                     if currency.is_none() {
                         return Err(FieldError::new(at("price"), "needs a currency (revenue.currency or currency)"));
                     }
-                    parse_decimal_e4(&price.as_text()).ok_or_else(|| {
+                    let price_e4 = parse_decimal_e4(&price.as_text()).ok_or_else(|| {
                         FieldError::new(at("price"), "must be a decimal with at most 4 fractional digits")
-                    })?
+                    })?;
+                    if price_e4 < 0 {
+                        return Err(FieldError::new(at("price"), "must not be negative"));
+                    }
+                    price_e4
                 }
             };
             Ok(Item {
@@ -506,6 +510,9 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(event.site.as_str(), "shop.example");
+        let padded =
+            r#"{"site":"a.example","name":"x","url":"https://a.example/","revenue":{"amount":"1","currency":" eur "}}"#;
+        assert!(parse(padded).is_ok(), "currency codes are trimmed wherever they are given");
         assert_eq!(event.revenue.map(|m| (m.amount_e4(), m.currency().to_owned())), Some((125_000, "EUR".into())));
         assert_eq!(
             event.props,
@@ -553,6 +560,10 @@ mod tests {
             (format!(r#"{{{base},"name":"x","revenue":{{"amount":"1","currency":"EURO"}}}}"#), "revenue.currency"),
             (format!(r#"{{{base},"name":"x","items":[{{"id":"a"}},{{"id":"b","quantity":0}}]}}"#), "items[1].quantity"),
             (format!(r#"{{{base},"name":"x","items":[{{"id":"a","price":"1"}}]}}"#), "items[0].price"),
+            (
+                format!(r#"{{{base},"name":"x","currency":"EUR","items":[{{"id":"a","price":"-2"}}]}}"#),
+                "items[0].price",
+            ),
             (format!(r#"{{{base},"name":"x","currency":"EU"}}"#), "currency"),
             (
                 format!(r#"{{{base},"name":"x","currency":"USD","revenue":{{"amount":"1","currency":"EUR"}}}}"#),

@@ -41,7 +41,8 @@ pub struct Scope<'a> {
 }
 
 /// Events that are not interactions (see the module documentation).
-pub(crate) const PASSIVE_EVENTS: &str = "('pageview', 'engagement', 'web_vital', 'js_error', 'rage_click', 'dead_click')";
+pub(crate) const PASSIVE_EVENTS: &str =
+    "('pageview', 'engagement', 'web_vital', 'js_error', 'rage_click', 'dead_click')";
 
 /// Whether `tz` is a time zone name safe to put in SQL: letters, digits, `/`, `_`, `-`, `+`.
 pub fn is_time_zone_name(tz: &str) -> bool {
@@ -199,11 +200,7 @@ pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
             columns.push(format!("max({}) AS f{i}", event_filter_condition(filter)));
         }
     }
-    Ok(format!(
-        "SELECT {} FROM events WHERE {} GROUP BY session_id",
-        columns.join(", "),
-        scope.events_in_range()?
-    ))
+    Ok(format!("SELECT {} FROM events WHERE {} GROUP BY session_id", columns.join(", "), scope.events_in_range()?))
 }
 
 /// The `WHERE` over the visits subquery that applies every filter.
@@ -226,14 +223,15 @@ pub(crate) fn kept_visits(scope: &Scope<'_>) -> Result<String, StoreError> {
 
 /// Events of kept visits (for event-level reports); a filter on `own` also restricts rows.
 pub(crate) fn kept_events(scope: &Scope<'_>, own: Option<&Dimension>) -> Result<String, StoreError> {
-    let mut condition = format!(
-        "{} AND session_id IN (SELECT session_id FROM {})",
-        scope.events_in_range()?,
-        kept_visits(scope)?
-    );
+    let mut condition =
+        format!("{} AND session_id IN (SELECT session_id FROM {})", scope.events_in_range()?, kept_visits(scope)?);
     for filter in scope.filters.iter().filter(|f| Some(&f.dimension) == own) {
         let matched = positive_match(&event_expr(&filter.dimension), filter);
-        condition.push_str(&if is_negative(filter.op) { format!(" AND NOT ({matched})") } else { format!(" AND {matched}") });
+        condition.push_str(&if is_negative(filter.op) {
+            format!(" AND NOT ({matched})")
+        } else {
+            format!(" AND {matched}")
+        });
     }
     Ok(condition)
 }
@@ -377,9 +375,9 @@ pub async fn timeseries(store: &dyn Store, scope: &Scope<'_>, interval: Interval
 pub fn buckets(range: DateRange, interval: Interval) -> Vec<String> {
     let days = range.from.iter_days().take_while(|d| *d <= range.to);
     let mut labels: Vec<String> = match interval {
-        Interval::Hour => days
-            .flat_map(|d| (0..24).map(move |h| format!("{} {h:02}:00:00", d.format("%Y-%m-%d"))))
-            .collect(),
+        Interval::Hour => {
+            days.flat_map(|d| (0..24).map(move |h| format!("{} {h:02}:00:00", d.format("%Y-%m-%d")))).collect()
+        }
         Interval::Day => days.map(|d| d.format("%Y-%m-%d").to_string()).collect(),
         Interval::Week => days
             .map(|d| {
@@ -387,9 +385,9 @@ pub fn buckets(range: DateRange, interval: Interval) -> Vec<String> {
                 monday.format("%Y-%m-%d").to_string()
             })
             .collect(),
-        Interval::Month => days
-            .map(|d| chrono::Datelike::with_day(&d, 1).unwrap_or(d).format("%Y-%m-%d").to_string())
-            .collect(),
+        Interval::Month => {
+            days.map(|d| chrono::Datelike::with_day(&d, 1).unwrap_or(d).format("%Y-%m-%d").to_string()).collect()
+        }
     };
     labels.dedup();
     labels
@@ -449,10 +447,8 @@ pub async fn breakdown(
             bounces: u64,
             duration_total: u64,
         }
-        let sql = format!(
-            "SELECT {column} AS value, {VISIT_METRICS} FROM {} GROUP BY value {window}",
-            kept_visits(scope)?
-        );
+        let sql =
+            format!("SELECT {column} AS value, {VISIT_METRICS} FROM {} GROUP BY value {window}", kept_visits(scope)?);
         let found: Vec<Row> = store.fetch_json(&sql).await?;
         found
             .into_iter()
@@ -575,7 +571,8 @@ pub struct RealtimePage {
 /// Store errors.
 pub async fn realtime(store: &dyn Store, site: &SiteDomain, now: i64) -> Result<Realtime, StoreError> {
     let site_sql = sql::quote(site.as_str());
-    let recent = format!("site = {site_sql} AND timestamp >= toDateTime({}) AND timestamp <= toDateTime({now})", now - 300);
+    let recent =
+        format!("site = {site_sql} AND timestamp >= toDateTime({}) AND timestamp <= toDateTime({now})", now - 300);
     #[derive(Deserialize)]
     struct Count {
         visitors: u64,
@@ -622,8 +619,10 @@ pub async fn today(store: &dyn Store, timezone: &str) -> Result<NaiveDate, Store
     if !is_time_zone_name(timezone) {
         return Err(StoreError::Invalid(format!("{timezone:?} is not a time zone name")));
     }
-    let out = store.query_raw(&format!("SELECT toString(toDate(now(), {}))", sql::quote(timezone)), "TabSeparated").await?;
-    NaiveDate::parse_from_str(String::from_utf8_lossy(&out).trim(), "%Y-%m-%d").map_err(|e| StoreError::Decode(e.to_string()))
+    let out =
+        store.query_raw(&format!("SELECT toString(toDate(now(), {}))", sql::quote(timezone)), "TabSeparated").await?;
+    NaiveDate::parse_from_str(String::from_utf8_lossy(&out).trim(), "%Y-%m-%d")
+        .map_err(|e| StoreError::Decode(e.to_string()))
 }
 
 #[cfg(test)]
@@ -640,7 +639,11 @@ mod tests {
         let sql = event_filter_condition(&filter);
         assert_eq!(sql, r"name = 'pageview' AND pathname IN ('/a\'); DROP TABLE events; --')");
         let prop = Filter::parse("prop:it's~=x").unwrap_or_else(|e| panic!("{e}"));
-        assert!(event_filter_condition(&prop).contains(r"has(props.key, 'it\'s')"), "{}", event_filter_condition(&prop));
+        assert!(
+            event_filter_condition(&prop).contains(r"has(props.key, 'it\'s')"),
+            "{}",
+            event_filter_condition(&prop)
+        );
     }
 
     #[test]

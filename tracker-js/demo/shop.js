@@ -57,10 +57,12 @@
   function total(lines) {
     return money(lines.reduce(function (s, l) { return s + cents(l.product.price) * l.quantity; }, 0));
   }
-  // Item prices are in revenue.currency, so every event with priced items carries a revenue:
-  // the value of those items (as GA4's value/currency); only `purchase` is money taken.
-  function value(lines) {
-    return { amount: total(lines), currency: 'EUR' };
+  // The shop's currency. Events with priced items say which currency the prices are in:
+  // `currency` on view_item, add_to_cart, remove_from_cart and begin_checkout; `purchase`
+  // carries the order's revenue instead (in the same currency), the only money taken.
+  var CURRENCY = 'EUR';
+  function revenue(lines) {
+    return { amount: total(lines), currency: CURRENCY };
   }
 
   // Keep the cart when moving between shop pages: internal .html links and the search form.
@@ -100,10 +102,10 @@
     // Product page: view_item on load; add_to_cart on the button.
     productPage: function (id) {
       var p = product(id);
-      larder('view_item', { items: [item(p, 1)], revenue: value([{ product: p, quantity: 1 }]) });
+      larder('view_item', { items: [item(p, 1)], currency: CURRENCY });
       document.querySelector('[data-add-to-cart]').addEventListener('click', function () {
         var qty = Math.max(1, parseInt(document.querySelector('#qty').value, 10) || 1);
-        larder('add_to_cart', { items: [item(p, qty)], revenue: value([{ product: p, quantity: qty }]) });
+        larder('add_to_cart', { items: [item(p, qty)], currency: CURRENCY });
         var lines = readCart();
         var line = lines.filter(function (l) { return l.product.id === id; })[0];
         if (line) line.quantity += qty; else lines.push({ product: p, quantity: qty });
@@ -146,7 +148,7 @@
         if (!b) return;
         var id = b.getAttribute('data-remove');
         var line = lines.filter(function (l) { return l.product.id === id; })[0];
-        larder('remove_from_cart', { items: [item(line.product, line.quantity)], revenue: value([line]) });
+        larder('remove_from_cart', { items: [item(line.product, line.quantity)], currency: CURRENCY });
         location.href = withCart('cart.html', lines.filter(function (l) { return l !== line; }));
       });
       // A deliberate bug for the demo: the voucher button throws (the tracker reports a js_error).
@@ -160,7 +162,7 @@
       var lines = readCart();
       document.querySelector('[data-cart-total]').textContent = total(lines);
       document.querySelector('[data-item-count]').textContent = String(lines.length);
-      if (lines.length) larder('begin_checkout', { items: items(lines), revenue: value(lines) });
+      if (lines.length) larder('begin_checkout', { items: items(lines), currency: CURRENCY });
       document.querySelector('[data-place-order]').addEventListener('click', function (e) {
         e.preventDefault();
         if (!lines.length) return;
@@ -176,7 +178,7 @@
       document.querySelector('[data-order-id]').textContent = order;
       document.querySelector('[data-cart-total]').textContent = total(lines);
       if (lines.length && order) {
-        larder('purchase', { order_id: order, items: items(lines), revenue: value(lines) });
+        larder('purchase', { order_id: order, items: items(lines), revenue: revenue(lines) });
       }
       // The order is placed: links from here start with an empty basket.
       document.querySelectorAll('a').forEach(function (a) { a.setAttribute('data-no-cart', ''); });

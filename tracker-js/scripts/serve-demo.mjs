@@ -1,17 +1,23 @@
-// Serves the demo storefront, the built scripts and the test stand-in collector (POST
-// /api/event: validates each body as docs/wire-format.md says, logs it, answers like the
-// collector) on 127.0.0.1, for clicking around before Larder itself serves them:
+// The demo storefront on the real Larder: `larder serve --demo` (the binary from LARDER_BIN, by
+// default ../target/debug/larder — `cargo build -p larder`), serving the demo at /demo/ and this
+// tree's dist/larder.js at /larder.js, on 127.0.0.1:8099 with a throwaway data directory:
 //   npm run build && npm run demo            # http://127.0.0.1:8099/demo/
-//   PORT=9000 npm run demo
-// With LARDER_URL set, pages post to that collector instead (as in the tests).
-import { startServer } from '../test/helpers.mjs';
+//   PORT=9000 DATA=./data npm run demo       # another port; keep the data
+// Watch what lands with `larder sql --data DIR --site demo.larder.test "SELECT ..."` (DIR is printed).
+import { startLarder } from '../test/larder.mjs';
 
-const server = await startServer({ port: Number(process.env.PORT || 8099) });
-console.log(`demo storefront: ${server.origin}/demo/  (events: ${process.env.LARDER_URL ? process.env.LARDER_URL + '/api/event' : server.origin + '/api/event'})`);
-let seen = 0;
-setInterval(() => {
-  for (; seen < server.received.length; seen++) {
-    const r = server.received[seen];
-    console.log(`${r.status} ${r.body}${r.error ? `  <- ${JSON.stringify(r.error)}` : ''}`);
-  }
-}, 200);
+const larder = await startLarder({
+  listen: `127.0.0.1:${Number(process.env.PORT || 8099)}`,
+  data: process.env.DATA || undefined,
+  env: { RUST_LOG: process.env.RUST_LOG || 'info' },
+  echo: true,
+});
+console.log(`demo storefront: ${larder.origin}/demo/  (data: ${larder.data}; Ctrl-C stops)`);
+const log = setInterval(() => {}, 1 << 30);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, async () => {
+    clearInterval(log);
+    await larder.dispose();
+    process.exit(0);
+  });
+}

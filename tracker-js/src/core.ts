@@ -71,7 +71,7 @@ export const send = (body: Ev | Ev[]) => {
 };
 
 /**
- * Options to event fields: props, revenue, order_id and items pass as they are (the collector
+ * Options to event fields: props, revenue, currency, order_id and items pass as they are (the collector
  * rejects unknown or invalid fields, as the wire format says); query, results, position and
  * product go into `search`.
  */

@@ -38,6 +38,8 @@ export interface Ev {
   age_ms?: number;
   props?: Record<string, string | number | boolean>;
   revenue?: Revenue;
+  /** ISO 4217 code of the item prices, on events without revenue (view_item, add_to_cart…). */
+  currency?: string;
   order_id?: string;
   items?: Item[];
   search?: Search;
@@ -48,6 +50,8 @@ export interface Ev {
 export interface Opts {
   props?: Record<string, string | number | boolean>;
   revenue?: { amount: Amount; currency: string };
+  /** The currency of the item prices when there is no revenue (only `purchase` is money taken). */
+  currency?: string;
   order_id?: string | number;
   items?: Array<{ id: string | number; name?: string; category?: string; quantity?: number; price?: Amount }>;
   query?: string;

@@ -17,7 +17,7 @@ const SENCHA = { id: 'p-sencha', name: 'Sencha Green Tea', category: 'Tea', pric
 const OOLONG = { id: 'p-oolong', name: 'Milk Oolong', category: 'Tea', price: '7.90' };
 
 describe('storefront', () => {
-  it('e-commerce funnel: view_item → add_to_cart → begin_checkout → purchase, with items and revenue as the wire format says', async () => {
+  it('e-commerce funnel: view_item → add_to_cart → begin_checkout → purchase (and remove_from_cart), with items, currency and revenue as the wire format says', async () => {
     await withEnv(browser, {}, async (env) => {
       const { recorder } = env;
       const page = await env.page();
@@ -44,25 +44,29 @@ describe('storefront', () => {
       await page.waitForURL(/order-confirmation\.html/);
       const [purchase] = await recorder.waitForEvent('purchase');
 
-      // Priced items travel with a revenue (their value): prices are in revenue.currency.
+      // Priced items say their currency: `currency` on the steps before the order, the order's
+      // revenue on the purchase (the only money taken).
       const view = recorder.named('view_item');
       assert.deepEqual(view[0].items, [{ ...SENCHA, quantity: 1 }]);
-      assert.deepEqual(view[0].revenue, { amount: '4.50', currency: 'EUR' });
+      assert.equal(view[0].currency, 'EUR');
       assert.deepEqual(view[1].items, [{ ...OOLONG, quantity: 1 }]);
+      assert.equal(view[1].currency, 'EUR');
       const add = recorder.named('add_to_cart');
       assert.equal(add.length, 2);
       assert.deepEqual(add[0].items, [{ ...SENCHA, quantity: 2 }]);
-      assert.deepEqual(add[0].revenue, { amount: '9.00', currency: 'EUR' });
       assert.deepEqual(add[1].items, [{ ...OOLONG, quantity: 1 }]);
-      assert.deepEqual(add[1].revenue, { amount: '7.90', currency: 'EUR' });
       const [checkout] = recorder.named('begin_checkout');
       const items = [{ ...SENCHA, quantity: 2 }, { ...OOLONG, quantity: 1 }];
       assert.deepEqual(checkout.items, items);
-      assert.deepEqual(checkout.revenue, { amount: '16.90', currency: 'EUR' });
+      for (const e of [...view, ...add, checkout]) {
+        assert.equal(e.currency, 'EUR', `${e.name} carries the currency`);
+        assert.equal(e.revenue, undefined, `${e.name} carries no revenue`);
+      }
       assert.deepEqual(purchase.items, items);
       assert.deepEqual(purchase.revenue, { amount: '16.90', currency: 'EUR' });
+      assert.equal(purchase.currency, undefined);
       assert.match(purchase.order_id, /^LD[0-9A-Z]+$/);
-      assert.equal(purchase.url, `${env.server.origin}/demo/order-confirmation.html`, 'cart and order parameters stripped');
+      assert.equal(purchase.url, `${env.origin}/demo/order-confirmation.html`, 'cart and order parameters stripped');
       assert.equal(recorder.named('purchase').length, 1);
 
       // The funnel in order.
@@ -71,6 +75,33 @@ describe('storefront', () => {
       for (const r of recorder.requests) {
         assert.ok(!/Ada|Lovelace|ada\.lovelace|example\.com/.test(r.body), `form data sent: ${r.body}`);
       }
+
+      // A later basket: removing a line says its currency too.
+      await page.goto(`${env.base}cart.html?cart=p-oolong:1,p-sencha:3`);
+      await page.click('[data-remove="p-sencha"]');
+      await page.waitForURL(/cart\.html\?cart=p-oolong(%3A|:)1$/);
+      const [removed] = await recorder.waitForEvent('remove_from_cart');
+      assert.deepEqual(removed.items, [{ ...SENCHA, quantity: 3 }]);
+      assert.equal(removed.currency, 'EUR');
+      assert.equal(removed.revenue, undefined);
+
+      // In ClickHouse: money only on the purchase; every step with its items and currency.
+      await recorder.settle(150);
+      const rows = await env.waitRows("name IN ('view_item', 'add_to_cart', 'remove_from_cart', 'begin_checkout', 'purchase')", { n: 7 });
+      for (const r of rows) {
+        assert.equal(r.currency, 'EUR', `${r.name} stored with its currency`);
+        assert.equal(r.revenue === null, r.name !== 'purchase', `${r.name}: revenue ${r.revenue}`);
+      }
+      const [bought] = rows.filter((r) => r.name === 'purchase');
+      assert.equal(Number(bought.revenue), 16.9);
+      assert.equal(bought.order_id, purchase.order_id);
+      assert.equal(bought.pathname, '/demo/order-confirmation.html');
+      assert.deepEqual(bought.item_ids, ['p-sencha', 'p-oolong']);
+      assert.deepEqual(bought.item_quantities, [2, 1]);
+      assert.deepEqual(bought.item_prices.map(Number), [4.5, 7.9]);
+      assert.equal(rows.filter((r) => r.name === 'add_to_cart').length, 2);
+      const [gone] = rows.filter((r) => r.name === 'remove_from_cart');
+      assert.deepEqual([gone.pathname, gone.item_ids, gone.item_quantities, gone.currency], ['/demo/cart.html', ['p-sencha'], [3], 'EUR']);
     });
   });
 
@@ -84,7 +115,7 @@ describe('storefront', () => {
       await page.waitForURL(/search\.html\?q=oolong/);
       const [s1] = await recorder.waitForEvent('search');
       assert.deepEqual(s1.search, { query: 'oolong', results: 1 });
-      assert.equal(s1.url, `${env.server.origin}/demo/search.html?q=oolong`);
+      assert.equal(s1.url, `${env.origin}/demo/search.html?q=oolong`);
       await page.click('.search-result a');
       const [c1] = await recorder.waitForEvent('search_click');
       assert.deepEqual(c1.search, { query: 'oolong', position: 1, product: 'p-oolong' });
@@ -118,12 +149,12 @@ describe('storefront', () => {
       await page.click('a[href^="https://tea-guide"]');
       const [out] = await recorder.waitForEvent('outbound_click');
       assert.deepEqual(out.props, { url: 'https://tea-guide.example.org/brewing' });
-      assert.equal(out.url, `${env.server.origin}/demo/index.html`);
+      assert.equal(out.url, `${env.origin}/demo/index.html`);
 
       // The PDF opens in the browser (or downloads): either way the event went out on the click.
       await page.click('a[href$="catalogue.pdf"] >> nth=0');
       const [dl] = await recorder.waitForEvent('file_download');
-      assert.deepEqual(dl.props, { url: `${env.server.origin}/demo/files/catalogue.pdf` });
+      assert.deepEqual(dl.props, { url: `${env.origin}/demo/files/catalogue.pdf` });
       // Internal links are neither.
       await page.goto(`${env.base}index.html`);
       await page.click('a[href="category.html"] >> nth=0');
@@ -133,19 +164,32 @@ describe('storefront', () => {
     });
   });
 
-  it('404 page: pageview and not_found (for a missing URL and for 404.html itself)', async () => {
+  it('404 page: pageview and not_found (the storefront 404 page, marked with <meta name="larder-404">)', async () => {
     await withEnv(browser, {}, async (env) => {
       const { recorder } = env;
       const page = await env.page();
-      const resp = await page.goto(`${env.base}teas/earl-grey-old.html?ref=x`);
-      assert.equal(resp.status(), 404);
+      await page.goto(`${env.base}404.html?ref=x#top`);
       const [nf] = await recorder.waitForEvent('not_found');
-      assert.equal(nf.url, `${env.server.origin}/demo/teas/earl-grey-old.html`);
+      assert.equal(nf.url, `${env.origin}/demo/404.html`);
+      assert.deepEqual(recorder.events().map((e) => e.name), ['pageview', 'not_found']);
       await page.goto(`${env.base}index.html`);
       await recorder.waitForEvent('pageview', { n: 2 });
       assert.equal(recorder.named('not_found').length, 1, 'normal pages are not 404s');
       await page.goto(`${env.base}404.html`);
       await recorder.waitForEvent('not_found', { n: 2 });
+      const rows = await env.waitRows("name = 'not_found'", { n: 2 });
+      assert.ok(rows.every((r) => r.pathname === '/demo/404.html'));
+    });
+  });
+
+  it('404 page for a missing URL: status 404, pageview and not_found with the missing URL', async () => {
+    await withEnv(browser, {}, async (env) => {
+      const { recorder } = env;
+      const page = await env.page();
+      const resp = await page.goto(`${env.base}teas/earl-grey-old.html?ref=x`);
+      assert.equal(resp.status(), 404);
+      const [nf] = await recorder.waitForEvent('not_found', { timeout: 3000 });
+      assert.equal(nf.url, `${env.origin}/demo/teas/earl-grey-old.html`);
     });
   });
 
@@ -165,7 +209,7 @@ describe('storefront', () => {
         'cart': `cart.html?${cart}`,
         'checkout': `checkout.html?${cart}`,
         'order-confirmation': `order-confirmation.html?${cart}&order=LDDEMO1`,
-        '404': 'no-such-page.html',
+        '404': '404.html',
       };
       for (const [name, url] of Object.entries(pages)) {
         await page.goto(env.base + url);

@@ -2,7 +2,7 @@
 // JS errors, Core Web Vitals, and how they are batched.
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, withEnv, sleep } from './helpers.mjs';
+import { launch, withEnv, sleep, clickTimes } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -11,15 +11,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-/** Clicks the centre of `selector` n times, `gap` ms apart, with the mouse (real coordinates). */
-async function clickTimes(page, selector, n, gap = 80) {
-  const box = await page.locator(selector).boundingBox();
-  for (let i = 0; i < n; i++) {
-    await page.mouse.click(box.x + box.width / 2 + (i % 2) * 4, box.y + box.height / 2);
-    if (gap) await sleep(gap);
-  }
-}
 
 describe('UX signals', () => {
   it('rage click: 5 quick clicks on the dead promo button give one rage_click with a short selector', async () => {
@@ -34,7 +25,7 @@ describe('UX signals', () => {
       const rage = await env.recorder.waitForEvent('rage_click');
       await env.recorder.settle(300);
       assert.equal(env.recorder.named('rage_click').length, 1);
-      assert.equal(rage[0].url, `${env.server.origin}/demo/index.html`);
+      assert.equal(rage[0].url, `${env.origin}/demo/index.html`);
       assert.equal(rage[0].ux.selector, 'main.wrap > section.promo > button.promo-cta');
       assert.ok(rage[0].age_ms > 0, 'queued events carry their age');
     });
@@ -104,7 +95,7 @@ describe('UX signals', () => {
       await sleep(300);
       await page.close({ runBeforeUnload: true });
       const [eng] = await env.recorder.waitForEvent('engagement');
-      assert.equal(eng.url, `${env.server.origin}/demo/product-assam.html`);
+      assert.equal(eng.url, `${env.origin}/demo/product-assam.html`);
       assert.ok(eng.ux.engaged_ms > 0);
     });
   });
@@ -129,7 +120,7 @@ describe('UX signals', () => {
       assert.equal(env.recorder.named('js_error').length, 2);
       const [thrown, rejected] = errs;
       assert.match(thrown.ux.error.message, /TypeError/);
-      assert.equal(thrown.ux.error.source, `${env.server.origin}/demo/shop.js`);
+      assert.equal(thrown.ux.error.source, `${env.origin}/demo/shop.js`);
       assert.ok(thrown.ux.error.line > 0);
       assert.match(rejected.ux.error.message, /voucher service unavailable for \[email\]/, 'e-mail addresses are redacted');
       assert.ok(!JSON.stringify(errs).includes('SPRING20'), 'no form values');

@@ -1,19 +1,22 @@
 // A validator mirroring docs/wire-format.md, so the tests can check every body the browser sent.
 // It answers like the collector would: { status: 202, accepted } or { status, error: { code, message, field } }.
-// Keep it in step with the document (and with the Rust validator in core/ once it exists).
+// Keep it in step with the document and with the Rust validator (core/src/wire.rs).
 
 const enc = new TextEncoder();
 const bytes = (s) => enc.encode(s).length;
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
-// A decimal: string or number, at most 4 fractional digits, within ±1e9.
-const DECIMAL = /^-?\d+(\.\d{1,4})?$/;
+// A decimal: string (surrounding whitespace ignored) or number, at most 10 integer and 4
+// fractional digits (`1.` reads as 1, as in the collector), within ±1e9.
+const DECIMAL = /^-?\d{1,10}(\.\d{0,4})?$/;
 const isDecimal = (v) => {
   if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) <= 1e9 && DECIMAL.test(String(v));
-  return typeof v === 'string' && DECIMAL.test(v) && Math.abs(Number(v)) <= 1e9;
+  return typeof v === 'string' && DECIMAL.test(v.trim()) && Math.abs(Number(v)) <= 1e9;
 };
+// An ISO 4217 code: three ASCII letters, any case (the collector upper-cases).
+const CURRENCY = /^[A-Za-z]{3}$/;
 
-export const EVENT_KEYS = ['site', 'name', 'url', 'referrer', 'age_ms', 'props', 'revenue', 'order_id', 'items', 'search', 'ux'];
+export const EVENT_KEYS = ['site', 'name', 'url', 'referrer', 'age_ms', 'props', 'revenue', 'currency', 'order_id', 'items', 'search', 'ux'];
 const ITEM_KEYS = ['id', 'name', 'category', 'quantity', 'price'];
 const SEARCH_KEYS = ['query', 'results', 'position', 'product'];
 const UX_KEYS = ['scroll_depth', 'engaged_ms', 'selector', 'vital', 'error'];
@@ -77,7 +80,16 @@ export function validateEvent(e, p = '') {
     check(isObj(e.revenue), f, 'must be an object');
     onlyKeys(e.revenue, ['amount', 'currency'], f);
     check(isDecimal(e.revenue.amount), `${f}.amount`, 'must be a decimal (≤ 4 fractional digits, ± 1e9)');
-    check(typeof e.revenue.currency === 'string' && /^[A-Za-z]{3}$/.test(e.revenue.currency), `${f}.currency`, 'must be a three-letter ISO 4217 code');
+    check(typeof e.revenue.currency === 'string' && CURRENCY.test(e.revenue.currency.trim()), `${f}.currency`, 'must be a three-letter ISO 4217 code');
+  }
+  // The currency of the item prices on events without revenue; with revenue too, the same one.
+  if (e.currency !== undefined) {
+    check(typeof e.currency === 'string' && CURRENCY.test(e.currency.trim()), `${p}currency`, 'must be a three-letter ISO 4217 code');
+    check(
+      e.revenue === undefined || e.currency.trim().toUpperCase() === e.revenue.currency.trim().toUpperCase(),
+      `${p}currency`,
+      'must match revenue.currency',
+    );
   }
   if (e.order_id !== undefined) str(e.order_id, `${p}order_id`, 128);
   if (e.items !== undefined) {
@@ -87,15 +99,16 @@ export function validateEvent(e, p = '') {
       const g = `${f}[${i}]`;
       check(isObj(it), g, 'must be an object');
       onlyKeys(it, ITEM_KEYS, g);
-      check('id' in it, `${g}.id`, 'is required');
+      check('id' in it, `${g}.id`, 'missing field `id`');
       str(it.id, `${g}.id`, 128, { min: 1 });
       if (it.name !== undefined) str(it.name, `${g}.name`, 256);
       if (it.category !== undefined) str(it.category, `${g}.category`, 256);
       if (it.quantity !== undefined) intIn(it.quantity, `${g}.quantity`, 1, 10_000);
       if (it.price !== undefined) {
-        // (Letters in any case: the collector upper-cases.) Unit prices are in revenue.currency, so an event with priced items needs one.
-        check(e.revenue !== undefined, `${g}.price`, 'needs revenue.currency on the event');
+        // Unit prices are in the event's currency: `currency`, or `revenue.currency`.
+        check(e.currency !== undefined || e.revenue !== undefined, `${g}.price`, 'needs a currency (revenue.currency or currency)');
         check(isDecimal(it.price), `${g}.price`, 'must be a decimal');
+        check(!String(it.price).trim().startsWith('-'), `${g}.price`, 'must not be negative');
       }
     });
   }
@@ -104,7 +117,7 @@ export function validateEvent(e, p = '') {
     check(isObj(e.search), f, 'must be an object');
     onlyKeys(e.search, SEARCH_KEYS, f);
     if (e.search.query !== undefined) str(e.search.query, `${f}.query`, 500);
-    if (e.search.results !== undefined && e.search.results !== null) intIn(e.search.results, `${f}.results`, 0, Number.MAX_SAFE_INTEGER);
+    if (e.search.results !== undefined && e.search.results !== null) intIn(e.search.results, `${f}.results`, 0, 4_294_967_295);
     if (e.search.position !== undefined) intIn(e.search.position, `${f}.position`, 1, 1000);
     if (e.search.product !== undefined) str(e.search.product, `${f}.product`, 128);
   }
@@ -119,13 +132,13 @@ export function validateEvent(e, p = '') {
     if (u.vital !== undefined) {
       check(isObj(u.vital), `${f}.vital`, 'must be an object');
       onlyKeys(u.vital, ['name', 'value'], `${f}.vital`);
-      check(VITALS.includes(u.vital.name), `${f}.vital.name`, `must be one of ${VITALS.join(', ')}`);
+      check(typeof u.vital.name === 'string' && VITALS.includes(u.vital.name.toUpperCase()), `${f}.vital.name`, `must be one of ${VITALS.join(', ')}`);
       check(typeof u.vital.value === 'number' && Number.isFinite(u.vital.value) && u.vital.value >= 0, `${f}.vital.value`, 'must be a finite number ≥ 0');
     }
     if (u.error !== undefined) {
       check(isObj(u.error), `${f}.error`, 'must be an object');
       onlyKeys(u.error, ['message', 'source', 'line'], `${f}.error`);
-      check('message' in u.error, `${f}.error.message`, 'is required');
+      check('message' in u.error, `${f}.error.message`, 'missing field `message`');
       str(u.error.message, `${f}.error.message`, 500);
       if (u.error.source !== undefined) str(u.error.source, `${f}.error.source`, 2048);
       if (u.error.line !== undefined) intIn(u.error.line, `${f}.error.line`, 0, Number.MAX_SAFE_INTEGER);
@@ -139,7 +152,7 @@ function mustCarry(e, p) {
   const u = e.ux || {};
   switch (e.name) {
     case 'engagement':
-      check(u.scroll_depth !== undefined || u.engaged_ms !== undefined, `${p}ux`, 'engagement must carry ux.scroll_depth or ux.engaged_ms');
+      check(u.scroll_depth !== undefined || u.engaged_ms !== undefined, `${p}ux.scroll_depth`, 'engagement must carry ux.scroll_depth or ux.engaged_ms');
       break;
     case 'search':
       check(e.search && e.search.query !== undefined, `${p}search.query`, 'search must carry search.query');
@@ -155,7 +168,7 @@ function mustCarry(e, p) {
       check(u.vital !== undefined, `${p}ux.vital`, 'web_vital must carry ux.vital');
       break;
     case 'js_error':
-      check(u.error && u.error.message !== undefined, `${p}ux.error.message`, 'js_error must carry ux.error.message');
+      check(u.error !== undefined, `${p}ux.error`, 'js_error must carry ux.error');
       break;
     case 'outbound_click':
     case 'file_download':

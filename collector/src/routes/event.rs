@@ -275,17 +275,24 @@ fn parse_events(body: &[u8]) -> Result<(Vec<WireEvent>, bool), IngestError> {
 fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> IngestError {
     let raw_path = e.path().to_string();
     let inner = e.into_inner();
-    // `[3].revenue.amount` → `events[3].revenue.amount`; `.` is the root.
-    let field = match raw_path.as_str() {
-        "." | "" => None,
-        p if p.starts_with('[') => Some(format!("events{p}")),
-        p => Some(p.to_owned()),
-    };
     let message = strip_position(&inner.to_string());
+    // `[3].revenue.amount` → `events[3].revenue.amount`; `.` is the root (a single event).
+    let mut field = match raw_path.as_str() {
+        "." | "" => String::new(),
+        p if p.starts_with('[') => format!("events{p}"),
+        p => p.to_owned(),
+    };
+    // A missing field is reported at its parent: name the field itself.
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+        field = if field.is_empty() { missing.to_owned() } else { format!("{field}.{missing}") };
+    }
     if inner.is_data() {
-        IngestError::Invalid { field: field.unwrap_or_else(|| "events".into()), message }
+        IngestError::Invalid { field: if field.is_empty() { "events".into() } else { field }, message }
     } else {
-        IngestError::Malformed { message: format!("the body is not valid JSON: {message}"), field }
+        IngestError::Malformed {
+            message: format!("the body is not valid JSON: {message}"),
+            field: (!field.is_empty()).then_some(field),
+        }
     }
 }
 
@@ -434,6 +441,17 @@ mod tests {
             other => panic!("expected an unknown field error, got {other:?}"),
         }
         assert!(matches!(parse_events(b"{\"site\": "), Err(IngestError::Malformed { .. })), "truncated JSON");
+        for (body, want) in [
+            (r#"{"site":"a.example","url":"https://a.example/"}"#, "name"),
+            (r#"[{"site":"a.example","name":"x","url":"u"},{"site":"a.example","url":"u"}]"#, "events[1].name"),
+            (r#"{"site":"a.example","name":"x","url":"u","items":[{"name":"no id"}]}"#, "items[0].id"),
+            (r#"{"site":"a.example","name":"x","url":"u","ux":{"error":{"line":1}}}"#, "ux.error.message"),
+        ] {
+            match parse_events(body.as_bytes()) {
+                Err(IngestError::Invalid { field, .. }) => assert_eq!(field, want, "a missing field is named: {body}"),
+                other => panic!("expected an invalid field for {body}, got {other:?}"),
+            }
+        }
         assert!(matches!(parse_events(b"\"text\""), Err(IngestError::Malformed { .. })), "not an object");
         assert!(matches!(parse_events(b"[]"), Err(IngestError::Malformed { .. })), "empty batch");
         let many = format!("[{}]", vec![r#"{"site":"a.example","name":"x","url":"u"}"#; 101].join(","));

@@ -90,11 +90,7 @@ const LENIENT: &[Category] = &[
          declaration order: the wire format defines objects (serde's derived structs would read an \
          array by position; `Obj` refuses it)",
     ),
-    (
-        "duplicate-prop-key",
-        422,
-        "a prop key given twice is ambiguous, refused like a repeated event field",
-    ),
+    ("duplicate-prop-key", 422, "a prop key given twice is ambiguous, refused like a repeated event field"),
 ];
 
 /// The content types a body is sent with: both ones the endpoint accepts.
