@@ -15,9 +15,23 @@ pub enum ApiError {
     /// A field is well-formed but its value is refused.
     #[error("{message}")]
     Invalid { message: String, field: &'static str },
-    /// No credentials, or wrong ones.
+    /// No credentials, or ones that are not (or no longer) valid.
     #[error("authentication required")]
     Unauthenticated,
+    /// A login with a wrong email or password, or one refused by the lock-out: the same answer
+    /// for all three, so that neither accounts nor lock-outs can be probed.
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// The caller is known but their role does not allow this.
+    #[error("your role does not allow this")]
+    Forbidden,
+    /// A state-changing request authenticated by the session cookie lacks the session's
+    /// `X-CSRF-Token` header, or carries another one.
+    #[error("missing or wrong X-CSRF-Token header")]
+    Csrf,
+    /// The request contradicts what exists (a duplicate, removing the last owner).
+    #[error("{message}")]
+    Conflict { message: String, field: Option<&'static str> },
     /// The named thing does not exist.
     #[error("{what} not found")]
     NotFound { what: &'static str, field: &'static str },
@@ -38,6 +52,10 @@ impl ApiError {
             Self::BadRequest { .. } => "bad_request",
             Self::Invalid { .. } => "invalid_field",
             Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden => "forbidden",
+            Self::Csrf => "csrf",
+            Self::Conflict { .. } => "conflict",
             Self::NotFound { .. } => "not_found",
             Self::QueryRejected(_) => "query_rejected",
             Self::Unavailable(_) => "store_unavailable",
@@ -50,6 +68,7 @@ impl ApiError {
             Self::BadRequest { field, .. } => field.as_deref(),
             Self::Invalid { field, .. } | Self::NotFound { field, .. } => Some(field),
             Self::QueryRejected(_) => Some("query"),
+            Self::Conflict { field, .. } => *field,
             _ => None,
         }
     }
@@ -70,7 +89,9 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } | Self::QueryRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,4 +121,13 @@ pub(crate) fn json_error_handler(
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     ApiError::BadRequest { message: format!("the body is not valid JSON for this request: {err}"), field: None }.into()
+}
+
+/// Turns actix's query-string extractor failures into [`ApiError::BadRequest`].
+pub(crate) fn query_error_handler(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest { message: format!("the query string is not valid for this request: {err}"), field: None }
+        .into()
 }

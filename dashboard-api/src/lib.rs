@@ -6,6 +6,7 @@
 //! mounted into an actix `App` with [`configure`]: `larder serve` mounts it beside the
 //! collector, `larder api` on its own.
 
+pub mod auth;
 pub mod error;
 pub mod local;
 mod routes;
@@ -24,6 +25,44 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     /// The operator's token of the local control channel; `None` disables the channel.
     pub local_token: Option<LocalToken>,
+    /// Access control's configuration and state.
+    pub auth: Arc<auth::Auth>,
+    /// Settings given to sites created through the API.
+    pub site_defaults: SiteDefaults,
+}
+
+impl ApiState {
+    /// A state with the default access-control configuration and site defaults.
+    pub fn new(store: Arc<dyn Store>, local_token: Option<LocalToken>) -> Self {
+        Self { store, local_token, auth: Arc::new(auth::Auth::default()), site_defaults: SiteDefaults::default() }
+    }
+
+    /// Replaces the access-control configuration.
+    #[must_use]
+    pub fn with_auth(mut self, config: auth::AuthConfig) -> Self {
+        self.auth = Arc::new(auth::Auth::new(config));
+        self
+    }
+
+    /// Replaces the settings of sites created through the API.
+    #[must_use]
+    pub fn with_site_defaults(mut self, defaults: SiteDefaults) -> Self {
+        self.site_defaults = defaults;
+        self
+    }
+}
+
+/// Settings a new site gets (`[privacy]` in the configuration); each site can change its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteDefaults {
+    pub retention_days: u32,
+    pub honour_privacy_signals: bool,
+}
+
+impl Default for SiteDefaults {
+    fn default() -> Self {
+        Self { retention_days: 730, honour_privacy_signals: true }
+    }
 }
 
 /// Registers the API's routes on an actix app.
@@ -31,6 +70,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().error_handler(error::json_error_handler))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
             .configure(routes::configure);
     }
 }

@@ -29,7 +29,17 @@ pub enum Command {
         #[command(subcommand)]
         action: SitesCommand,
     },
-    /// Run a read-only SQL query over one site's events (a table named `events`).
+    /// Dashboard users and their roles on sites.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+    /// API tokens (`Authorization: Bearer …` for scripts).
+    Tokens {
+        #[command(subcommand)]
+        action: TokensCommand,
+    },
+    /// Run a read-only SQL query over a site's events (a table named `events`).
     Sql(SqlArgs),
     /// Load synthetic shop events for a site (demos and benchmarks); registers the site.
     DemoData(DemoDataArgs),
@@ -78,12 +88,18 @@ pub enum SitesCommand {
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The site whose events the query sees.
-    #[arg(long)]
-    pub site: String,
-    /// Output format.
-    #[arg(long, default_value = "csv", value_parser = ["csv", "tsv", "jsonl"])]
+    /// The site whose events the query sees; repeat it to see several sites' events.
+    #[arg(long, required = true)]
+    pub site: Vec<String>,
+    /// Output format; parquet where the engine has it (the embedded store; not ClickHouse 18.16).
+    #[arg(long, default_value = "csv", value_parser = ["csv", "tsv", "jsonl", "parquet"])]
     pub format: String,
+    /// Most rows the result may have (default 1000000); a larger result is refused.
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<u64>,
+    /// Longest the query may run, in seconds (default 30).
+    #[arg(long, value_name = "SECS")]
+    pub timeout_secs: Option<u64>,
     /// The query, e.g. "SELECT pathname, count() FROM events GROUP BY pathname".
     pub query: String,
     #[command(flatten)]
@@ -106,4 +122,94 @@ pub struct DemoDataArgs {
     pub seed: u64,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// Role names, lowest first.
+const ROLES: [&str; 4] = ["viewer", "analyst", "admin", "owner"];
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user. Prints a generated password unless --password-stdin.
+    Add {
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Give the user a role on this site (with --role).
+        #[arg(long, requires = "role")]
+        site: Option<String>,
+        #[arg(long, requires = "site", value_parser = ROLES)]
+        role: Option<String>,
+        /// Make the user an instance administrator: they may create sites in the dashboard.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Give a user a role on a site (replacing the one they had).
+    Grant {
+        email: String,
+        #[arg(long)]
+        site: String,
+        #[arg(long, value_parser = ROLES)]
+        role: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Take a user's role on a site away.
+    Revoke {
+        email: String,
+        #[arg(long)]
+        site: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set a new password (generated and printed unless --password-stdin); ends the user's sessions.
+    ResetPassword {
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List users and their roles.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token acting for a user; prints its secret once (on standard output).
+    Create {
+        /// The user the token acts for.
+        #[arg(long = "user", value_name = "EMAIL")]
+        user: String,
+        /// A site the token may use (repeat for several); the user needs at least --role there.
+        #[arg(long = "site", value_name = "DOMAIN", required = true)]
+        sites: Vec<String>,
+        #[arg(long, value_parser = ROLES)]
+        role: String,
+        /// The token stops working after this many days (default: never).
+        #[arg(long, value_name = "N")]
+        expires_days: Option<u32>,
+        /// What the token is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List tokens that are not revoked.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }

@@ -12,7 +12,11 @@ use larder_dashboard_api::local::ControlFile;
 use larder_store::analyst::{self, ExportFormat};
 use larder_store::{Store, StoreError, migrate, sites};
 
-use crate::cli::{Cli, Command, SitesCommand, StoreArgs};
+use larder_dashboard_api::ApiState;
+use larder_dashboard_api::auth::manage::{self, NewToken, NewUser, OPERATOR};
+use larder_dashboard_api::auth::{Email, Role};
+
+use crate::cli::{Cli, Command, SitesCommand, StoreArgs, TokensCommand, UsersCommand};
 use crate::config::{self, Backend, Settings};
 
 /// Runs one CLI invocation.
@@ -54,23 +58,78 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sites { action } => sites_command(&mut settings, action).await,
+        Command::Users { action } => users_command(&mut settings, action).await,
+        Command::Tokens { action } => tokens_command(&mut settings, action).await,
         Command::DemoData(args) => demo_data(&mut settings, args).await,
-        Command::Sql(args) => {
-            let target = open_target(&mut settings, &args.store).await?;
-            let site = SiteDomain::parse(&args.site).map_err(|e| anyhow::anyhow!("--site: {e}"))?;
-            let format = ExportFormat::parse(&args.format).context("--format must be csv, tsv or jsonl")?;
-            let out = match &target {
-                Target::Store(store) => {
-                    if sites::get(store.as_ref(), &site).await?.is_none() {
-                        bail!("site {site} is not registered (add it with `larder sites add {site}`)");
-                    }
-                    analyst::run(store.as_ref(), &site, &args.query, format).await.map_err(describe_query_error)?
+        Command::Sql(args) => sql_command(&mut settings, args).await,
+    }
+}
+
+/// `larder sql`: the analysts' SQL path (validator, scope view, read-only session, limits),
+/// run by the operator; the output streams to stdout.
+async fn sql_command(settings: &mut Settings, args: crate::cli::SqlArgs) -> anyhow::Result<()> {
+    let target = open_target(settings, &args.store).await?;
+    let sites = args
+        .site
+        .iter()
+        .map(|raw| SiteDomain::parse(raw).map_err(|e| anyhow::anyhow!("--site {raw}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let format = ExportFormat::parse(&args.format).context("--format must be csv, tsv, jsonl or parquet")?;
+    match &target {
+        Target::Store(store) => {
+            for site in &sites {
+                if sites::get(store.as_ref(), site).await?.is_none() {
+                    bail!("site {site} is not registered (add it with `larder sites add {site}`)");
                 }
-                Target::Server(client) => client.sql(&site, &args.query, &args.format).await?,
+            }
+            let scope = analyst::Scope::new(sites).map_err(describe_query_error)?;
+            let defaults = analyst::Limits::default();
+            let limits = analyst::Limits {
+                max_result_rows: args.max_rows.unwrap_or(defaults.max_result_rows),
+                max_execution_secs: args.timeout_secs.unwrap_or(defaults.max_execution_secs),
+                ..defaults
             };
-            std::io::stdout().lock().write_all(&out)?;
-            Ok(())
+            let at = chrono::Utc::now();
+            let entries: Vec<_> = scope
+                .sites()
+                .iter()
+                .map(|site| larder_store::auth::AuditEntry {
+                    at,
+                    actor: OPERATOR.to_owned(),
+                    action: "sql".to_owned(),
+                    site: site.as_str().to_owned(),
+                    detail: args.query.clone(),
+                })
+                .collect();
+            larder_store::auth::append_audit(store.as_ref(), &entries).await.context("cannot write the audit log")?;
+            let mut output = analyst::stream(store.as_ref(), &scope, &args.query, format, &limits)
+                .await
+                .map_err(describe_query_error)?;
+            while let Some(chunk) = output.next_chunk().await.map_err(describe_query_error)? {
+                if !write_stdout(&chunk)? {
+                    return Ok(());
+                }
+            }
         }
+        Target::Server(client) => {
+            let mut response = client.sql(&sites, &args.query, &args.format, args.max_rows, args.timeout_secs).await?;
+            while let Some(chunk) = response.chunk().await.context("the output of larder serve was cut short")? {
+                if !write_stdout(&chunk)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    std::io::stdout().lock().flush()?;
+    Ok(())
+}
+
+/// Writes a chunk of `larder sql`'s output; `false` when the reader went away (`| head`).
+fn write_stdout(chunk: &[u8]) -> anyhow::Result<bool> {
+    match std::io::stdout().lock().write_all(chunk) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -151,6 +210,212 @@ async fn sites_command(settings: &mut Settings, action: SitesCommand) -> anyhow:
     Ok(())
 }
 
+/// What the `users` and `tokens` commands work with when they open the store themselves.
+fn direct_state(settings: &Settings, store: Arc<dyn Store>) -> ApiState {
+    ApiState::new(store, None)
+        .with_auth(settings.auth_config(settings.http.listen.ip()))
+        .with_site_defaults(settings.site_defaults())
+}
+
+fn parse_email(raw: &str) -> anyhow::Result<Email> {
+    Email::parse(raw).map_err(|why| anyhow::anyhow!("{raw:?}: email {why}"))
+}
+
+fn parse_domain(raw: &str) -> anyhow::Result<SiteDomain> {
+    SiteDomain::parse(raw).map_err(|e| anyhow::anyhow!("--site {raw:?}: {e}"))
+}
+
+fn parse_role(raw: &str) -> anyhow::Result<Role> {
+    Role::parse(raw).with_context(|| format!("--role {raw:?}: one of viewer, analyst, admin, owner"))
+}
+
+/// The first line of standard input, without its line end.
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("--password-stdin: standard input holds no password");
+    }
+    Ok(password)
+}
+
+/// A user as the `users list` command prints them (the API's `UserSummary`).
+#[derive(serde::Deserialize)]
+struct UserLine {
+    email: String,
+    is_admin: bool,
+    sites: Vec<SiteRoleLine>,
+}
+
+#[derive(serde::Deserialize)]
+struct SiteRoleLine {
+    site: String,
+    role: String,
+}
+
+/// A token as the `tokens` commands print it (the API's `TokenView`).
+#[derive(serde::Deserialize)]
+struct TokenLine {
+    id: String,
+    email: String,
+    description: String,
+    sites: Vec<String>,
+    role: String,
+    expires_at: Option<String>,
+    expired: bool,
+}
+
+/// Re-reads a value of the API's as the CLI's line type (they are the same JSON).
+fn as_line<T: serde::Serialize, L: serde::de::DeserializeOwned>(value: &T) -> anyhow::Result<L> {
+    Ok(serde_json::from_value(serde_json::to_value(value)?)?)
+}
+
+async fn users_command(settings: &mut Settings, action: UsersCommand) -> anyhow::Result<()> {
+    match action {
+        UsersCommand::Add { email, password_stdin, site, role, admin, store } => {
+            let email = parse_email(&email)?;
+            let grant = match (site, role) {
+                (Some(site), Some(role)) => Some((parse_domain(&site)?, parse_role(&role)?)),
+                _ => None,
+            };
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let (created, generated) = match open_target(settings, &store).await? {
+                Target::Store(store) => {
+                    let state = direct_state(settings, store);
+                    let new = NewUser { email: email.clone(), password, grant: grant.clone(), instance_admin: admin };
+                    let added = manage::add_user(&state, OPERATOR, new).await?;
+                    (added.created, added.generated_password)
+                }
+                Target::Server(client) => client.add_user(&email, password.as_deref(), grant.as_ref(), admin).await?,
+            };
+            if created {
+                println!("created user {email}");
+            } else {
+                println!("{email} already has an account (password unchanged)");
+            }
+            if let Some(password) = generated {
+                println!("password: {password}");
+                println!("(shown once; change it with `larder users reset-password {email}`)");
+            }
+            if admin {
+                println!("{email} is an instance administrator (may create sites)");
+            }
+            if let Some((site, role)) = grant {
+                println!("{email} is {role} of {site}");
+            }
+        }
+        UsersCommand::Grant { email, site, role, store } => {
+            let (email, site, role) = (parse_email(&email)?, parse_domain(&site)?, parse_role(&role)?);
+            match open_target(settings, &store).await? {
+                Target::Store(store) => {
+                    manage::grant(&direct_state(settings, store), OPERATOR, &email, &site, role).await?
+                }
+                Target::Server(client) => client.grant(&email, &site, role).await?,
+            }
+            println!("{email} is {role} of {site}");
+        }
+        UsersCommand::Revoke { email, site, store } => {
+            let (email, site) = (parse_email(&email)?, parse_domain(&site)?);
+            match open_target(settings, &store).await? {
+                Target::Store(store) => manage::revoke(&direct_state(settings, store), OPERATOR, &email, &site).await?,
+                Target::Server(client) => client.revoke(&email, &site).await?,
+            }
+            println!("{email} has no role on {site} any more");
+        }
+        UsersCommand::ResetPassword { email, password_stdin, store } => {
+            let email = parse_email(&email)?;
+            let password = if password_stdin { Some(read_password_stdin()?) } else { None };
+            let generated = match open_target(settings, &store).await? {
+                Target::Store(store) => {
+                    manage::reset_password(&direct_state(settings, store), OPERATOR, &email, password).await?
+                }
+                Target::Server(client) => client.reset_password(&email, password.as_deref()).await?,
+            };
+            println!("password of {email} changed; their sessions are ended");
+            if let Some(password) = generated {
+                println!("password: {password}");
+            }
+        }
+        UsersCommand::List { store } => {
+            let users: Vec<UserLine> = match open_target(settings, &store).await? {
+                Target::Store(store) => as_line(&manage::list_users(&direct_state(settings, store)).await?)?,
+                Target::Server(client) => client.list_users().await?,
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:<40} {:<6} sites", "email", "admin")?;
+            for user in users {
+                let sites: Vec<String> = user.sites.iter().map(|s| format!("{}:{}", s.site, s.role)).collect();
+                let admin = if user.is_admin { "yes" } else { "no" };
+                writeln!(out, "{:<40} {admin:<6} {}", user.email, sites.join(", "))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn tokens_command(settings: &mut Settings, action: TokensCommand) -> anyhow::Result<()> {
+    match action {
+        TokensCommand::Create { user, sites, role, expires_days, description, store } => {
+            let new = NewToken {
+                email: parse_email(&user)?,
+                sites: sites.iter().map(|s| parse_domain(s)).collect::<anyhow::Result<_>>()?,
+                role: parse_role(&role)?,
+                expires_days,
+                description,
+            };
+            let (token, secret): (TokenLine, String) = match open_target(settings, &store).await? {
+                Target::Store(store) => {
+                    let created = manage::create_token(&direct_state(settings, store), OPERATOR, new).await?;
+                    (as_line(&created.token)?, created.secret)
+                }
+                Target::Server(client) => client.create_token(&new).await?,
+            };
+            eprintln!(
+                "token {} for {} as {} on {} (expires: {}); its secret, shown once, is:",
+                token.id,
+                token.email,
+                token.role,
+                token.sites.join(", "),
+                token.expires_at.as_deref().unwrap_or("never")
+            );
+            println!("{secret}");
+        }
+        TokensCommand::List { store } => {
+            let tokens: Vec<TokenLine> = match open_target(settings, &store).await? {
+                Target::Store(store) => as_line(&manage::list_tokens(&direct_state(settings, store)).await?)?,
+                Target::Server(client) => client.list_tokens().await?,
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:<16} {:<32} {:<8} {:<26} {:<30} description", "id", "user", "role", "expires", "sites")?;
+            for t in tokens {
+                let expires = match (&t.expires_at, t.expired) {
+                    (Some(at), true) => format!("{at} (expired)"),
+                    (Some(at), false) => at.clone(),
+                    (None, _) => "never".into(),
+                };
+                writeln!(
+                    out,
+                    "{:<16} {:<32} {:<8} {expires:<26} {:<30} {}",
+                    t.id,
+                    t.email,
+                    t.role,
+                    t.sites.join(","),
+                    t.description
+                )?;
+            }
+        }
+        TokensCommand::Revoke { id, store } => {
+            match open_target(settings, &store).await? {
+                Target::Store(store) => manage::revoke_token(&direct_state(settings, store), OPERATOR, &id).await?,
+                Target::Server(client) => client.revoke_token(&id).await?,
+            }
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
 async fn demo_data(settings: &mut Settings, args: crate::cli::DemoDataArgs) -> anyhow::Result<()> {
     use larder_core::fixtures::{FixtureSpec, events};
     let site = SiteDomain::parse(&args.site).map_err(|e| anyhow::anyhow!("--site: {e}"))?;
@@ -181,10 +446,10 @@ fn apply_store_args(settings: &mut Settings, args: &StoreArgs) {
     }
 }
 
-fn describe_query_error(e: StoreError) -> anyhow::Error {
+fn describe_query_error(e: analyst::AnalystError) -> anyhow::Error {
     match e {
-        StoreError::Rejected { message, .. } => anyhow::anyhow!("the query was refused: {message}"),
-        other => other.into(),
+        analyst::AnalystError::Store(store) => store.into(),
+        refused => anyhow::anyhow!("the query was refused: {refused}"),
     }
 }
 
@@ -252,10 +517,19 @@ impl LocalClient {
         format!("{}{path}", self.control.url)
     }
 
-    async fn sql(&self, site: &SiteDomain, query: &str, format: &str) -> anyhow::Result<Vec<u8>> {
-        let body = serde_json::json!({ "site": site.as_str(), "query": query, "format": format });
-        let response = self.send(self.http.post(self.url("/api/local/sql")).json(&body)).await?;
-        Ok(response.bytes().await?.to_vec())
+    async fn sql(
+        &self,
+        sites: &[SiteDomain],
+        query: &str,
+        format: &str,
+        max_rows: Option<u64>,
+        timeout_secs: Option<u64>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let sites: Vec<&str> = sites.iter().map(SiteDomain::as_str).collect();
+        let body = serde_json::json!({
+            "sites": sites, "query": query, "format": format, "max_rows": max_rows, "timeout_secs": timeout_secs,
+        });
+        self.send(self.http.post(self.url("/api/local/sql")).json(&body)).await
     }
 
     async fn add_site(&self, domain: &SiteDomain) -> anyhow::Result<bool> {
@@ -278,6 +552,91 @@ impl LocalClient {
             Err(e) if e.to_string().contains("404") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    async fn add_user(
+        &self,
+        email: &Email,
+        password: Option<&str>,
+        grant: Option<&(SiteDomain, Role)>,
+        admin: bool,
+    ) -> anyhow::Result<(bool, Option<String>)> {
+        #[derive(serde::Deserialize)]
+        struct Added {
+            created: bool,
+            password: Option<String>,
+        }
+        let body = serde_json::json!({
+            "email": email,
+            "password": password,
+            "site": grant.map(|(site, _)| site.as_str()),
+            "role": grant.map(|(_, role)| role),
+            "admin": admin,
+        });
+        let added: Added = self.send(self.http.post(self.url("/api/local/users")).json(&body)).await?.json().await?;
+        Ok((added.created, added.password))
+    }
+
+    fn user_site_url(&self, email: &Email, site: &SiteDomain) -> String {
+        self.url(&format!("/api/local/users/{email}/sites/{site}"))
+    }
+
+    async fn grant(&self, email: &Email, site: &SiteDomain, role: Role) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "role": role });
+        self.send(self.http.put(self.user_site_url(email, site)).json(&body)).await?;
+        Ok(())
+    }
+
+    async fn revoke(&self, email: &Email, site: &SiteDomain) -> anyhow::Result<()> {
+        self.send(self.http.delete(self.user_site_url(email, site))).await?;
+        Ok(())
+    }
+
+    async fn reset_password(&self, email: &Email, password: Option<&str>) -> anyhow::Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Reset {
+            password: Option<String>,
+        }
+        let url = self.url(&format!("/api/local/users/{email}/password"));
+        let body = serde_json::json!({ "password": password });
+        let reset: Reset = self.send(self.http.post(url).json(&body)).await?.json().await?;
+        Ok(reset.password)
+    }
+
+    async fn list_users(&self) -> anyhow::Result<Vec<UserLine>> {
+        Ok(self.send(self.http.get(self.url("/api/local/users"))).await?.json().await?)
+    }
+
+    async fn create_token(&self, new: &NewToken) -> anyhow::Result<(TokenLine, String)> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(flatten)]
+            token: TokenLine,
+            secret: String,
+        }
+        let body = serde_json::json!({
+            "email": new.email,
+            "sites": new.sites,
+            "role": new.role,
+            "expires_days": new.expires_days,
+            "description": new.description,
+        });
+        let created: Created =
+            self.send(self.http.post(self.url("/api/local/tokens")).json(&body)).await?.json().await?;
+        Ok((created.token, created.secret))
+    }
+
+    async fn list_tokens(&self) -> anyhow::Result<Vec<TokenLine>> {
+        Ok(self.send(self.http.get(self.url("/api/local/tokens"))).await?.json().await?)
+    }
+
+    async fn revoke_token(&self, id: &str) -> anyhow::Result<()> {
+        // Token ids are hex; anything else cannot name one (and must not reshape the URL).
+        if !id.bytes().all(|b| b.is_ascii_hexdigit()) || id.is_empty() {
+            bail!("{id:?} is not a token id");
+        }
+        self.send(self.http.delete(self.url(&format!("/api/local/tokens/{id}")))).await?;
+        Ok(())
     }
 
     async fn migrate(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {

@@ -19,6 +19,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub geo: GeoSettings,
     pub privacy: PrivacySettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
 }
 
@@ -195,6 +196,44 @@ pub struct PrivacySettings {
 impl Default for PrivacySettings {
     fn default() -> Self {
         Self { honour_privacy_signals: true, retention_days: 730 }
+    }
+}
+
+/// Whether the dashboard's session cookie is marked `Secure` (sent over https only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieSecurity {
+    /// On, unless `http.listen` is a loopback address (plain http from the same machine).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Access control: dashboard sessions and the login lock-out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// A login session lasts this long.
+    pub session_ttl_secs: u64,
+    pub secure_cookies: CookieSecurity,
+    /// Failed logins of one account, or from one address, within `failed_login_window_secs`
+    /// that lock further logins out for `lockout_secs`.
+    pub max_failed_logins: u32,
+    pub failed_login_window_secs: u64,
+    pub lockout_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        let auth = larder_dashboard_api::auth::AuthConfig::default();
+        Self {
+            session_ttl_secs: auth.session_ttl.as_secs(),
+            secure_cookies: CookieSecurity::Auto,
+            max_failed_logins: auth.max_failed_logins,
+            failed_login_window_secs: auth.failed_login_window.as_secs(),
+            lockout_secs: auth.lockout.as_secs(),
+        }
     }
 }
 
@@ -396,6 +435,17 @@ impl Settings {
         if self.privacy.retention_days == 0 {
             out.push("privacy.retention_days: must be at least 1".into());
         }
+        let auth = &self.auth;
+        for (name, value, range) in [
+            ("auth.session_ttl_secs", auth.session_ttl_secs, 60..=366 * 86_400),
+            ("auth.max_failed_logins", u64::from(auth.max_failed_logins), 1..=1000),
+            ("auth.failed_login_window_secs", auth.failed_login_window_secs, 1..=86_400),
+            ("auth.lockout_secs", auth.lockout_secs, 1..=86_400),
+        ] {
+            if !range.contains(&value) {
+                out.push(format!("{name}: {value} is not in {}..={}", range.start(), range.end()));
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             out.push(format!("log.level: {:?} is not a tracing filter", self.log.level));
         }
@@ -404,6 +454,44 @@ impl Settings {
 }
 
 impl Settings {
+    /// Access control's configuration, for a server listening on `listen_ip` (which decides
+    /// `secure_cookies = "auto"`). The proxies trusted for client addresses are
+    /// `ingest.trusted_proxies`: the same proxies front the collector and the API.
+    pub fn auth_config(&self, listen_ip: std::net::IpAddr) -> larder_dashboard_api::auth::AuthConfig {
+        use std::time::Duration;
+        let auth = &self.auth;
+        larder_dashboard_api::auth::AuthConfig {
+            session_ttl: Duration::from_secs(auth.session_ttl_secs),
+            secure_cookies: match auth.secure_cookies {
+                CookieSecurity::On => true,
+                CookieSecurity::Off => false,
+                CookieSecurity::Auto => !listen_ip.is_loopback(),
+            },
+            max_failed_logins: auth.max_failed_logins,
+            failed_login_window: Duration::from_secs(auth.failed_login_window_secs),
+            lockout: Duration::from_secs(auth.lockout_secs),
+            trusted_proxies: self
+                .ingest
+                .trusted_proxies
+                .iter()
+                .filter_map(|cidr| {
+                    cidr.parse::<ipnet::IpNet>()
+                        .ok()
+                        .or_else(|| cidr.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+                })
+                .collect(),
+            ..larder_dashboard_api::auth::AuthConfig::default()
+        }
+    }
+
+    /// What sites created through the API start with.
+    pub fn site_defaults(&self) -> larder_dashboard_api::SiteDefaults {
+        larder_dashboard_api::SiteDefaults {
+            retention_days: self.privacy.retention_days,
+            honour_privacy_signals: self.privacy.honour_privacy_signals,
+        }
+    }
+
     /// The collector's configuration these settings describe.
     ///
     /// # Errors
@@ -546,6 +634,21 @@ mod tests {
         let err = load_from(Some("[nope]\nx = 1\n[store]\nread_connectionz = 1\nread_connections = \"two\"\n"), &[])
             .expect_err("several problems");
         assert_eq!(err.problems.len(), 3, "unknown section, unknown key and a wrong type, all at once: {err}");
+    }
+
+    #[test]
+    fn secure_cookies_follow_the_listen_address_unless_set() {
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+        let public: std::net::IpAddr = "0.0.0.0".parse().expect("ip");
+        let auto = load_from(None, &[]).expect("valid");
+        assert!(!auto.auth_config(loopback).secure_cookies, "auto: plain http on loopback");
+        assert!(auto.auth_config(public).secure_cookies, "auto: secure elsewhere");
+        let on = load_from(Some("[auth]\nsecure_cookies = \"on\"\n"), &[]).expect("valid");
+        assert!(on.auth_config(loopback).secure_cookies, "on: secure even on loopback");
+        let off = load_from(None, &[("LARDER_AUTH__SECURE_COOKIES", "off")]).expect("valid");
+        assert!(!off.auth_config(public).secure_cookies, "off: never");
+        let err = load_from(Some("[auth]\nmax_failed_logins = 0\nlockout_secs = 0\n"), &[]).expect_err("invalid");
+        assert_eq!(err.problems.len(), 2, "{err}");
     }
 
     #[test]

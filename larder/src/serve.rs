@@ -134,13 +134,21 @@ pub async fn run(
             .with_context(|| format!("cannot write the control file in {}", dir.display()))?;
     }
 
-    let api = roles.api.then(|| ApiState { store: Arc::clone(&store), local_token: Some(local_token) });
+    let api = roles.api.then(|| {
+        ApiState::new(Arc::clone(&store), Some(local_token))
+            .with_auth(settings.auth_config(addr.ip()))
+            .with_site_defaults(settings.site_defaults())
+    });
     let health = crate::health::Health {
         store: Arc::clone(&store),
         spool: collector.as_ref().map(|c| (c.state().spool.clone(), c.state().config.spool_max_bytes)),
     };
     let collector_routes = collector.as_ref().map(Collector::configure);
-    let demo = roles.demo.clone();
+    // The storefront's own 404 page, read once, answers the demo's missing URLs.
+    let demo = roles.demo.clone().map(|dir| {
+        let not_found = std::fs::read(dir.join("404.html")).unwrap_or_default();
+        (dir, web::Bytes::from(not_found))
+    });
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .wrap(actix_web::middleware::Compress::default())
@@ -153,8 +161,14 @@ pub async fn run(
         if let Some(api) = api.clone() {
             app = app.configure(larder_dashboard_api::configure(api));
         }
-        if let Some(dir) = &demo {
-            app = app.service(actix_files::Files::new("/demo", dir).index_file("index.html"));
+        if let Some((dir, not_found)) = &demo {
+            let not_found = not_found.clone();
+            app = app.service(actix_files::Files::new("/demo", dir).index_file("index.html").default_handler(web::to(
+                move || {
+                    let page = not_found.clone();
+                    async move { HttpResponse::NotFound().content_type("text/html; charset=utf-8").body(page) }
+                },
+            )));
         }
         app
     })

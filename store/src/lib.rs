@@ -10,17 +10,22 @@
 //! code falls back; queries are never forked per backend.
 
 pub mod analyst;
+pub mod auth;
 mod embedded;
 mod error;
+pub mod funnels;
+pub mod goals;
 pub mod ingest;
 pub mod migrate;
 pub mod retention;
 pub mod rowbinary;
 pub mod rows;
+pub mod search;
 mod server;
 pub mod sites;
-pub mod stats;
 pub mod sql;
+pub mod stats;
+pub mod ux;
 
 use async_trait::async_trait;
 
@@ -79,9 +84,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Runs a query and returns its whole output in `format` (`RowBinary`, `JSONEachRow`, `CSV`…).
     async fn query_raw(&self, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError>;
 
-    /// Like [`Store::query_raw`], with `database` as the current database, on a session that may
-    /// not change data or schema (`readonly=2`). Used for analysts' SQL.
-    async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError>;
+    /// Runs an analyst's statement (see [`analyst`]) with `database` as the current database, on
+    /// a session that may not change data, schema or settings (`readonly=1`), with `settings`
+    /// (the limits) applied by the engine, and returns the output in `format` as it arrives.
+    async fn query_analyst(
+        &self,
+        database: &str,
+        sql: &str,
+        format: &'static str,
+        settings: &[(&'static str, String)],
+    ) -> Result<analyst::Chunks, StoreError>;
 
     /// The database that holds Larder's tables.
     fn database(&self) -> &str;

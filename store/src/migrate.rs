@@ -19,8 +19,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A test checks this list against the `migrations/` folder.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_schema_v1", sql: include_str!("../../migrations/0001_schema_v1.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_schema_v1", sql: include_str!("../../migrations/0001_schema_v1.sql") },
+    Migration { version: 2, name: "0002_auth", sql: include_str!("../../migrations/0002_auth.sql") },
+];
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -65,8 +65,9 @@ impl ServerStore {
             .with_validation(false)
             .with_setting("output_format_json_quote_64bit_integers", "0");
         let client = bootstrap.clone().with_database(&config.database);
-        // readonly=2: may change settings (FORMAT, limits) but not data or schema.
-        let analyst = client.clone().with_setting("readonly", "2");
+        // readonly=1: no writes, no DDL, no settings changes (the query cannot lift its limits),
+        // no table functions. The limits themselves come with each query's URL.
+        let analyst = client.clone().with_setting("readonly", "1");
         Ok(Self { client, analyst, bootstrap, database: config.database.clone(), version: Default::default() })
     }
 
@@ -88,6 +89,21 @@ impl ServerStore {
         Ok(out)
     }
 }
+
+/// An analyst query's HTTP body, chunk by chunk as it arrives.
+struct BodyChunks(clickhouse::query::BytesCursor);
+
+#[async_trait]
+impl crate::analyst::ChunkSource for BodyChunks {
+    async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, StoreError> {
+        self.0.next().await.map_err(map_error)
+    }
+}
+
+/// Bytes of an analyst's result the server keeps in memory before it spills to a temporary
+/// file: with `wait_end_of_query=1` it answers only once the query has finished, so that a
+/// limit hit late becomes an error status rather than a truncated body.
+const ANALYST_BUFFER_BYTES: &str = "1048576";
 
 /// Maps the crate's errors: transport problems are retryable, server answers carry a code.
 fn map_error(error: clickhouse::error::Error) -> StoreError {
@@ -119,8 +135,27 @@ impl Store for ServerStore {
         Self::fetch(&self.client, sql, format).await
     }
 
-    async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
-        Self::fetch(&self.analyst.clone().with_database(database), sql, format).await
+    async fn query_analyst(
+        &self,
+        database: &str,
+        sql: &str,
+        format: &'static str,
+        settings: &[(&'static str, String)],
+    ) -> Result<crate::analyst::Chunks, StoreError> {
+        if !crate::sql::is_identifier(database) {
+            return Err(StoreError::Invalid(format!("database name {database:?} is not a plain identifier")));
+        }
+        let mut client = self.analyst.clone().with_database(database);
+        for (name, value) in settings {
+            client = client.with_setting(*name, value);
+        }
+        // Set last, so that no entry of `settings` can replace them.
+        let client = client
+            .with_setting("readonly", "1")
+            .with_setting("wait_end_of_query", "1")
+            .with_setting("buffer_size", ANALYST_BUFFER_BYTES);
+        let cursor = client.query_raw(sql).fetch_bytes(format).map_err(map_error)?;
+        Ok(crate::analyst::Chunks::new(BodyChunks(cursor)))
     }
 
     fn database(&self) -> &str {

@@ -3,9 +3,11 @@
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use larder_core::SiteDomain;
-use larder_store::analyst::{self, ExportFormat};
-use larder_store::{StoreError, migrate, sites};
+use larder_store::analyst;
+use larder_store::{migrate, sites};
 
+use crate::auth::manage::{self, NewToken, NewUser};
+use crate::auth::{Email, Role};
 use crate::{ApiError, ApiState};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -15,7 +17,15 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sites", web::get().to(list_sites))
             .route("/sites", web::post().to(add_site))
             .route("/sites/{domain}", web::delete().to(remove_site))
-            .route("/migrate", web::post().to(run_migrations)),
+            .route("/migrate", web::post().to(run_migrations))
+            .route("/users", web::get().to(list_users))
+            .route("/users", web::post().to(add_user))
+            .route("/users/{email}/sites/{site}", web::put().to(grant_role))
+            .route("/users/{email}/sites/{site}", web::delete().to(revoke_role))
+            .route("/users/{email}/password", web::post().to(reset_password))
+            .route("/tokens", web::get().to(list_tokens))
+            .route("/tokens", web::post().to(create_token))
+            .route("/tokens/{id}", web::delete().to(revoke_token)),
     );
 }
 
@@ -44,17 +54,22 @@ fn parse_site(raw: &str) -> Result<SiteDomain, ApiError> {
     SiteDomain::parse(raw).map_err(|e| ApiError::Invalid { message: e.to_string(), field: "site" })
 }
 
+/// `larder sql` through a running server. `site` is what older CLIs send; `sites` may name
+/// several. Same validator, scoping and limits as `POST /api/v1/sql`; audited as the operator.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SqlRequest {
-    site: String,
+    #[serde(default)]
+    site: Option<String>,
+    #[serde(default)]
+    sites: Vec<String>,
     query: String,
-    #[serde(default = "default_format")]
-    format: String,
-}
-
-fn default_format() -> String {
-    "csv".into()
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    max_rows: Option<u64>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
 }
 
 async fn sql(
@@ -62,18 +77,30 @@ async fn sql(
     state: web::Data<ApiState>,
     body: web::Json<SqlRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let site = parse_site(&body.site)?;
-    let format = ExportFormat::parse(&body.format)
-        .ok_or(ApiError::Invalid { message: "format must be csv, tsv or jsonl".into(), field: "format" })?;
-    if sites::get(state.store.as_ref(), &site).await?.is_none() {
-        return Err(ApiError::NotFound { what: "site", field: "site" });
+    let format = super::sql::parse_format(body.format.as_deref())?;
+    let mut sites = Vec::new();
+    for raw in body.site.iter().chain(&body.sites) {
+        let site = parse_site(raw)?;
+        if sites::get(state.store.as_ref(), &site).await?.is_none() {
+            return Err(ApiError::NotFound { what: "site", field: "site" });
+        }
+        sites.push(site);
     }
-    match analyst::run(state.store.as_ref(), &site, &body.query, format).await {
-        Ok(out) => Ok(HttpResponse::Ok().content_type(format.content_type()).body(out)),
-        Err(StoreError::Rejected { message, .. }) => Err(ApiError::QueryRejected(message)),
-        Err(StoreError::Invalid(message)) => Err(ApiError::Invalid { message, field: "query" }),
-        Err(other) => Err(other.into()),
-    }
+    let scope = analyst::Scope::new(sites)
+        .map_err(|_| ApiError::Invalid { message: "name at least one site".into(), field: "site" })?;
+    let names: Vec<&str> = scope.sites().iter().map(SiteDomain::as_str).collect();
+    crate::auth::record_many(&state, manage::OPERATOR, "sql", &names, &body.query).await;
+    // The operator may raise the limits: they hold the data directory anyway.
+    let defaults = analyst::Limits::default();
+    let limits = analyst::Limits {
+        max_result_rows: body.max_rows.unwrap_or(defaults.max_result_rows),
+        max_execution_secs: body.timeout_secs.unwrap_or(defaults.max_execution_secs),
+        ..defaults
+    };
+    let output = analyst::stream(state.store.as_ref(), &scope, &body.query, format, &limits)
+        .await
+        .map_err(super::sql::export_error)?;
+    Ok(super::sql::export_response(output))
 }
 
 #[derive(serde::Serialize)]
@@ -138,4 +165,126 @@ async fn run_migrations(_: LocalOperator, state: web::Data<ApiState>) -> Result<
     let report = migrate::migrate(state.store.as_ref()).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "applied": report.applied, "already_applied": report.already_applied })))
+}
+
+// Users and tokens, for `larder users …` and `larder tokens …` (see `crate::auth::manage`).
+
+fn parse_email(raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw).map_err(|why| ApiError::Invalid { message: format!("email {why}"), field: "email" })
+}
+
+async fn list_users(_: LocalOperator, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(manage::list_users(&state).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddUser {
+    email: String,
+    password: Option<String>,
+    site: Option<String>,
+    role: Option<Role>,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn add_user(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    body: web::Json<AddUser>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let grant = match (body.site, body.role) {
+        (Some(site), Some(role)) => Some((parse_site(&site)?, role)),
+        (None, None) => None,
+        _ => return Err(ApiError::Invalid { message: "give both site and role, or neither".into(), field: "role" }),
+    };
+    let new = NewUser { email: parse_email(&body.email)?, password: body.password, grant, instance_admin: body.admin };
+    let added = manage::add_user(&state, manage::OPERATOR, new).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "created": added.created, "password": added.generated_password })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: Role,
+}
+
+async fn grant_role(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<RoleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (email, site) = path.into_inner();
+    manage::grant(&state, manage::OPERATOR, &parse_email(&email)?, &parse_site(&site)?, body.role).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn revoke_role(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (email, site) = path.into_inner();
+    manage::revoke(&state, manage::OPERATOR, &parse_email(&email)?, &parse_site(&site)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: Option<String>,
+}
+
+async fn reset_password(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = parse_email(&path)?;
+    let generated = manage::reset_password(&state, manage::OPERATOR, &email, body.into_inner().password).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "password": generated })))
+}
+
+async fn list_tokens(_: LocalOperator, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(manage::list_tokens(&state).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    email: String,
+    sites: Vec<String>,
+    role: Role,
+    expires_days: Option<u32>,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_token(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    body: web::Json<CreateToken>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let sites = body.sites.iter().map(|s| parse_site(s)).collect::<Result<Vec<_>, _>>()?;
+    let new = NewToken {
+        email: parse_email(&body.email)?,
+        sites,
+        role: body.role,
+        expires_days: body.expires_days,
+        description: body.description,
+    };
+    Ok(HttpResponse::Created().json(manage::create_token(&state, manage::OPERATOR, new).await?))
+}
+
+async fn revoke_token(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    manage::revoke_token(&state, manage::OPERATOR, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,314 @@
-//! Routes of this family are registered in `configure`.
+//! `/api/v1/sites/{site}/{overview,timeseries,breakdown/{dimension},realtime}`: the
+//! dashboard's traffic numbers. Readable by every role (viewers included: aggregates only).
+//!
+//! Common query parameters: `period` (`today`, `yesterday`, `7d`, `30d` (default), `month`,
+//! `last_month`, `12mo`, `custom` with `from`/`to`), repeated `filter` (see
+//! `larder_core::query`), `compare=previous` for the previous period of the same length.
 
-use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, web};
+use larder_core::SiteDomain;
+use larder_core::query::{DateRange, Dimension, Filter, Interval, Period};
+use larder_store::sites::{self, Site};
+use larder_store::stats::{self, Scope};
+use serde::Serialize;
 
-pub(crate) fn configure(_cfg: &mut web::ServiceConfig) {}
+use crate::auth::{Caller, Role};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources, not a scope: a scope on `/api/v1/sites/{site}` would answer 404 for the other
+    // families' routes under the same prefix.
+    cfg.service(web::resource("/api/v1/sites/{site}/overview").route(web::get().to(overview)))
+        .service(web::resource("/api/v1/sites/{site}/timeseries").route(web::get().to(timeseries)))
+        .service(web::resource("/api/v1/sites/{site}/breakdown/{dimension}").route(web::get().to(breakdown)))
+        .service(web::resource("/api/v1/sites/{site}/realtime").route(web::get().to(realtime)));
+}
+
+/// The query string of a stats request, parsed and checked.
+#[derive(Debug, Default)]
+pub(crate) struct StatsParams {
+    pub period: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub interval: Option<String>,
+    pub compare: bool,
+    pub limit: Option<u32>,
+    pub page: Option<u32>,
+    pub filters: Vec<Filter>,
+    /// Parameters a particular route reads itself (funnel, goal…).
+    pub extra: Vec<(String, String)>,
+}
+
+impl StatsParams {
+    /// Parses the query string; `extra_keys` are accepted and kept for the route.
+    pub fn parse(query: &str, extra_keys: &[&str]) -> Result<Self, ApiError> {
+        let mut params = Self::default();
+        let number = |key: &'static str, value: &str| {
+            value
+                .parse::<u32>()
+                .map_err(|_| ApiError::Invalid { message: format!("{key} must be a whole number"), field: key })
+        };
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "period" => params.period = Some(value.into_owned()),
+                "from" => params.from = Some(value.into_owned()),
+                "to" => params.to = Some(value.into_owned()),
+                "interval" => params.interval = Some(value.into_owned()),
+                "compare" => match value.as_ref() {
+                    "previous" => params.compare = true,
+                    "" | "none" => params.compare = false,
+                    _ => {
+                        return Err(ApiError::Invalid {
+                            message: "compare must be previous or none".into(),
+                            field: "compare",
+                        });
+                    }
+                },
+                "limit" => params.limit = Some(number("limit", &value)?),
+                "page" => params.page = Some(number("page", &value)?),
+                "filter" => params.filters.push(Filter::parse(&value).map_err(invalid)?),
+                other if extra_keys.contains(&other) => params.extra.push((other.to_owned(), value.into_owned())),
+                other => {
+                    return Err(ApiError::BadRequest {
+                        message: format!("unknown query parameter {other:?}"),
+                        field: Some(other.to_owned()),
+                    });
+                }
+            }
+        }
+        if params.filters.len() > 20 {
+            return Err(ApiError::Invalid { message: "at most 20 filters".into(), field: "filter" });
+        }
+        Ok(params)
+    }
+
+    /// The date range, resolved against the site's today.
+    pub async fn range(&self, state: &ApiState, site: &Site) -> Result<DateRange, ApiError> {
+        let period = Period::parse(self.period.as_deref().unwrap_or("30d"), self.from.as_deref(), self.to.as_deref())
+            .map_err(invalid)?;
+        let today = stats::today(state.store.as_ref(), &site.timezone).await?;
+        Ok(period.resolve(today))
+    }
+}
+
+pub(crate) fn invalid(e: larder_core::ValidationError) -> ApiError {
+    ApiError::Invalid { message: e.to_string(), field: e.field() }
+}
+
+/// The site named in the path, if the caller may read it at `role`.
+pub(crate) async fn readable_site(state: &ApiState, caller: &Caller, raw: &str, role: Role) -> Result<Site, ApiError> {
+    let domain = SiteDomain::parse(raw).map_err(|_| ApiError::NotFound { what: "site", field: "site" })?;
+    caller.require(&domain, role)?;
+    sites::get(state.store.as_ref(), &domain).await?.ok_or(ApiError::NotFound { what: "site", field: "site" })
+}
+
+#[derive(Serialize)]
+struct RangeView {
+    from: String,
+    to: String,
+}
+
+impl From<DateRange> for RangeView {
+    fn from(r: DateRange) -> Self {
+        Self { from: r.from.format("%Y-%m-%d").to_string(), to: r.to.format("%Y-%m-%d").to_string() }
+    }
+}
+
+/// Relative change from `before` to `now`, in percent; `None` when there was nothing before.
+fn change(now: f64, before: f64) -> Option<f64> {
+    (before != 0.0).then(|| ((now - before) / before * 1000.0).round() / 10.0)
+}
+
+#[derive(Serialize)]
+struct OverviewAnswer {
+    site: String,
+    range: RangeView,
+    current: stats::Overview,
+    revenue: Vec<stats::Revenue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<PreviousOverview>,
+}
+
+#[derive(Serialize)]
+struct PreviousOverview {
+    range: RangeView,
+    values: stats::Overview,
+    /// Percent change per metric.
+    change: std::collections::BTreeMap<&'static str, Option<f64>>,
+}
+
+async fn overview(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params = StatsParams::parse(req.query_string(), &[])?;
+    let site = readable_site(&state, &caller, &path, Role::Viewer).await?;
+    let range = params.range(&state, &site).await?;
+    let scope = Scope { site: &site.domain, timezone: &site.timezone, range, filters: &params.filters };
+    let current = stats::overview(state.store.as_ref(), &scope).await?;
+    let revenue = stats::revenue(state.store.as_ref(), &scope).await?;
+    let previous = if params.compare {
+        let before = range.previous();
+        let values = stats::overview(state.store.as_ref(), &scope.with_range(before)).await?;
+        let change = [
+            ("visitors", change(current.visitors as f64, values.visitors as f64)),
+            ("visits", change(current.visits as f64, values.visits as f64)),
+            ("pageviews", change(current.pageviews as f64, values.pageviews as f64)),
+            ("views_per_visit", change(current.views_per_visit, values.views_per_visit)),
+            ("bounce_rate", change(current.bounce_rate, values.bounce_rate)),
+            ("visit_duration", change(current.visit_duration, values.visit_duration)),
+        ]
+        .into_iter()
+        .collect();
+        Some(PreviousOverview { range: before.into(), values, change })
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(OverviewAnswer {
+        site: site.domain.to_string(),
+        range: range.into(),
+        current,
+        revenue,
+        previous,
+    }))
+}
+
+#[derive(Serialize)]
+struct SeriesAnswer {
+    interval: &'static str,
+    range: RangeView,
+    points: Vec<stats::Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<Vec<stats::Point>>,
+}
+
+async fn timeseries(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let params = StatsParams::parse(req.query_string(), &[])?;
+    let site = readable_site(&state, &caller, &path, Role::Viewer).await?;
+    let range = params.range(&state, &site).await?;
+    let interval = match &params.interval {
+        Some(raw) => Interval::parse(raw).map_err(invalid)?,
+        None => range.default_interval(),
+    };
+    if interval == Interval::Hour && range.days() > 31 {
+        return Err(ApiError::Invalid { message: "hourly series cover at most 31 days".into(), field: "interval" });
+    }
+    let scope = Scope { site: &site.domain, timezone: &site.timezone, range, filters: &params.filters };
+    let points = stats::timeseries(state.store.as_ref(), &scope, interval).await?;
+    let previous = if params.compare {
+        Some(stats::timeseries(state.store.as_ref(), &scope.with_range(range.previous()), interval).await?)
+    } else {
+        None
+    };
+    let interval = match interval {
+        Interval::Hour => "hour",
+        Interval::Day => "day",
+        Interval::Week => "week",
+        Interval::Month => "month",
+    };
+    Ok(HttpResponse::Ok().json(SeriesAnswer { interval, range: range.into(), points, previous }))
+}
+
+#[derive(Serialize)]
+struct BreakdownAnswer {
+    range: RangeView,
+    #[serde(flatten)]
+    breakdown: stats::Breakdown,
+    /// With `compare=previous`: visitors per value in the previous period (values shown only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_visitors: Option<std::collections::BTreeMap<String, u64>>,
+}
+
+async fn breakdown(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_raw, dimension_raw) = path.into_inner();
+    let params = StatsParams::parse(req.query_string(), &[])?;
+    let site = readable_site(&state, &caller, &site_raw, Role::Viewer).await?;
+    let dimension = Dimension::parse(&dimension_raw).map_err(invalid)?;
+    let range = params.range(&state, &site).await?;
+    let scope = Scope { site: &site.domain, timezone: &site.timezone, range, filters: &params.filters };
+    let limit = params.limit.unwrap_or(10);
+    if limit > stats::MAX_BREAKDOWN_ROWS {
+        return Err(ApiError::Invalid {
+            message: format!("limit is at most {}", stats::MAX_BREAKDOWN_ROWS),
+            field: "limit",
+        });
+    }
+    let result = stats::breakdown(state.store.as_ref(), &scope, &dimension, limit, params.page.unwrap_or(1)).await?;
+    let previous_visitors = if params.compare && !result.rows.is_empty() {
+        let before = stats::breakdown(
+            state.store.as_ref(),
+            &scope.with_range(range.previous()),
+            &dimension,
+            stats::MAX_BREAKDOWN_ROWS,
+            1,
+        )
+        .await?;
+        let shown: std::collections::HashSet<&str> = result.rows.iter().map(|r| r.value.as_str()).collect();
+        Some(
+            before
+                .rows
+                .into_iter()
+                .filter(|r| shown.contains(r.value.as_str()))
+                .map(|r| (r.value, r.visitors))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(BreakdownAnswer { range: range.into(), breakdown: result, previous_visitors }))
+}
+
+async fn realtime(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    StatsParams::parse(req.query_string(), &[])?;
+    let site = readable_site(&state, &caller, &path, Role::Viewer).await?;
+    let now = chrono::Utc::now().timestamp();
+    let live = stats::realtime(state.store.as_ref(), &site.domain, now).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(live))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_parse_repeated_filters_and_refuse_unknown_keys() {
+        let params = StatsParams::parse(
+            "period=7d&filter=source%3D%3DGoogle&filter=page~%3D%2Fp%2F&compare=previous&limit=5",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(params.period.as_deref(), Some("7d"));
+        assert_eq!(params.filters.len(), 2);
+        assert!(params.compare);
+        assert_eq!(params.limit, Some(5));
+        for bad in ["colour=red", "limit=many", "filter=nope", "compare=yes"] {
+            assert!(StatsParams::parse(bad, &[]).is_err(), "{bad}");
+        }
+        let funnel = StatsParams::parse("funnel=abc", &["funnel"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(funnel.extra, vec![("funnel".to_owned(), "abc".to_owned())]);
+    }
+
+    #[test]
+    fn change_is_a_percentage_with_one_decimal() {
+        assert_eq!(change(150.0, 100.0), Some(50.0));
+        assert_eq!(change(1.0, 3.0), Some(-66.7));
+        assert_eq!(change(5.0, 0.0), None, "no change against nothing");
+    }
+}

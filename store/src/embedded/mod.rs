@@ -2,10 +2,12 @@
 //!
 //! chDB runs one statement at a time per connection, and a second connection on the same path
 //! in the same process shares the data and runs concurrently. So the store keeps a small pool:
-//! one connection for writes (the batcher's inserts, DDL), a few for reads, and one read-only
-//! session for analysts' SQL. Calls block, and the engine wants deep stacks, so each connection
-//! lives on a dedicated thread with a large stack; async callers send it a job and await the
-//! answer. The async workers never block on chDB.
+//! one connection for writes (the batcher's inserts, DDL) and a few for reads. Analysts' SQL
+//! runs on threads of its own, each query on a fresh `readonly=1` session opened with its
+//! limits as settings (a few milliseconds once the engine runs) and closed after it, so that no
+//! session state outlives a query. Calls block, and the engine wants deep stacks, so each
+//! connection lives on a dedicated thread with a large stack; async callers send it a job and
+//! await the answer. The async workers never block on chDB.
 
 mod ffi;
 
@@ -42,6 +44,9 @@ const SESSION_SETTINGS: &[&str] = &["--output_format_json_quote_64bit_integers=0
 /// Stack size of the connection threads: ClickHouse's parser and planner recurse deeply.
 const WORKER_STACK_BYTES: usize = 32 * 1024 * 1024;
 
+/// Analysts' queries that may run at once.
+const ANALYST_THREADS: usize = 2;
+
 /// One unit of work for a connection thread.
 struct Job {
     work: Work,
@@ -49,8 +54,11 @@ struct Job {
 }
 
 enum Work {
-    /// A statement, answered in `format`; with `database`, run with it as the current database.
-    Query { database: Option<String>, sql: Vec<u8>, format: &'static str },
+    /// A statement, answered in `format`.
+    Query { sql: Vec<u8>, format: &'static str },
+    /// An analyst's statement, on a new read-only session with `settings` (`--name=value`) and
+    /// `database` as the current database.
+    Analyst { database: String, sql: Vec<u8>, format: &'static str, settings: Vec<String> },
     /// `INSERT INTO t (cols)` and its rows in `format`.
     Insert { insert: String, format: &'static str, data: Vec<u8> },
 }
@@ -196,8 +204,7 @@ impl EmbeddedStore {
             (0..config.read_connections.max(1)).map(|_| connect(&[])).collect::<Result<_, _>>()?,
             &mut threads,
         )?;
-        // readonly=2: may change settings (FORMAT, limits) but not data or schema.
-        let analyst = spawn_workers("chdb-analyst", vec![connect(&["--readonly=2"])?], &mut threads)?;
+        let analyst = spawn_analyst_workers(&lib, &args, &data_dir, &mut threads)?;
         tracing::info!(data_dir = %data_dir.display(), chdb = %library_version, "embedded store open");
         drop(bootstrap);
         let workers = Arc::new(Workers {
@@ -267,14 +274,54 @@ fn spawn_workers(
 fn run_job(conn: &mut ffi::Connection, job: &Job) -> Result<Vec<u8>, StoreError> {
     match &job.work {
         Work::Insert { insert, format, data } => conn.insert(insert, format, data).map(|()| Vec::new()),
-        Work::Query { database: None, sql, format } => conn.query(sql, format),
-        Work::Query { database: Some(database), sql, format } => {
-            conn.query(format!("USE {database}").as_bytes(), "TabSeparated")?;
-            let outcome = conn.query(sql, format);
-            conn.query(format!("USE {DATABASE}").as_bytes(), "TabSeparated")?;
-            outcome
-        }
+        Work::Query { sql, format } => conn.query(sql, format),
+        Work::Analyst { .. } => Err(StoreError::Invalid("an analyst query reached a shared connection".into())),
     }
+}
+
+/// Starts the threads that run analysts' queries. Each job gets a session of its own, opened
+/// with `readonly=1` and the job's limits as the session's settings — which `readonly=1` then
+/// forbids the query to change — and closed before the answer is sent.
+fn spawn_analyst_workers(
+    lib: &Arc<ffi::Library>,
+    base_args: &[String],
+    data_dir: &Path,
+    handles: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<mpsc::Sender<Job>, StoreError> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..ANALYST_THREADS {
+        let (rx, lib, base_args, data_dir) =
+            (Arc::clone(&rx), Arc::clone(lib), base_args.to_vec(), data_dir.to_owned());
+        let handle = std::thread::Builder::new()
+            .name(format!("chdb-analyst-{i}"))
+            .stack_size(WORKER_STACK_BYTES)
+            .spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let outcome = match &job.work {
+                        Work::Analyst { database, sql, format, settings } => {
+                            let mut args = base_args.clone();
+                            args.extend(settings.iter().cloned());
+                            args.push("--readonly=1".into());
+                            connect_raw(&lib, &args, &data_dir).and_then(|mut conn| {
+                                conn.query(format!("USE {database}").as_bytes(), "TabSeparated")?;
+                                conn.query(sql, format)
+                            })
+                        }
+                        _ => Err(StoreError::Invalid("only analyst queries run on the analyst threads".into())),
+                    };
+                    let _ = job.reply.send(outcome);
+                }
+            })
+            .map_err(|e| StoreError::unavailable(format!("cannot start a chDB thread: {e}")))?;
+        handles.push(handle);
+    }
+    Ok(tx)
 }
 
 /// Whether another process holds chDB's lock on `dir/status` (`dir` is the engine's path).
@@ -299,20 +346,36 @@ impl Store for EmbeddedStore {
     }
 
     async fn execute(&self, sql: &str) -> Result<(), StoreError> {
-        let work = Work::Query { database: None, sql: sql.as_bytes().to_vec(), format: "TabSeparated" };
+        let work = Work::Query { sql: sql.as_bytes().to_vec(), format: "TabSeparated" };
         self.run(Queue::Writer, work).await.map(|_| ())
     }
 
     async fn query_raw(&self, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
-        self.run(Queue::Readers, Work::Query { database: None, sql: sql.as_bytes().to_vec(), format }).await
+        self.run(Queue::Readers, Work::Query { sql: sql.as_bytes().to_vec(), format }).await
     }
 
-    async fn query_readonly(&self, database: &str, sql: &str, format: &'static str) -> Result<Vec<u8>, StoreError> {
+    async fn query_analyst(
+        &self,
+        database: &str,
+        sql: &str,
+        format: &'static str,
+        settings: &[(&'static str, String)],
+    ) -> Result<crate::analyst::Chunks, StoreError> {
         if !crate::sql::is_identifier(database) {
             return Err(StoreError::Invalid(format!("database name {database:?} is not a plain identifier")));
         }
-        let work = Work::Query { database: Some(database.to_owned()), sql: sql.as_bytes().to_vec(), format };
-        self.run(Queue::Analyst, work).await
+        let mut args = Vec::with_capacity(settings.len());
+        for (name, value) in settings {
+            // Settings become command-line arguments of the session: only plain names and values.
+            let is_plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !is_plain(name) || !is_plain(value) || *name == "readonly" {
+                return Err(StoreError::Invalid(format!("analyst setting {name:?} is not allowed")));
+            }
+            args.push(format!("--{name}={value}"));
+        }
+        let work =
+            Work::Analyst { database: database.to_owned(), sql: sql.as_bytes().to_vec(), format, settings: args };
+        self.run(Queue::Analyst, work).await.map(crate::analyst::Chunks::whole)
     }
 
     fn database(&self) -> &str {

@@ -2,12 +2,17 @@
 //! test; nextest runs each test in its own process, as chDB allows one directory per process)
 //! and a real `clickhouse-server` started by `make test` (a fresh database per test).
 
+mod analyst;
+mod funnels;
+mod goals;
 mod helpers;
 mod ingest;
 mod migrations;
 mod parity;
 mod retention;
 mod roundtrip;
+mod search;
 mod sites;
 mod stats;
 mod unreachable;
+mod ux;

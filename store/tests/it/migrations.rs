@@ -47,8 +47,8 @@ async fn a_failing_migration_names_its_file_and_statement_and_is_not_recorded() 
     use larder_store::migrate::{Migration, migrate_with};
     let (_dir, stores) = both("failing_migration").await;
     let bad = [Migration {
-        version: 2,
-        name: "0002_broken",
+        version: 9999,
+        name: "9999_broken",
         sql: "CREATE TABLE IF NOT EXISTS ok_table (x UInt8) ENGINE = Memory;\nCREATE TABLE broken (x NoSuchType) ENGINE = Memory;",
     }];
     for store in &stores {
@@ -56,17 +56,17 @@ async fn a_failing_migration_names_its_file_and_statement_and_is_not_recorded() 
         let err = migrate_with(store.as_ref(), &bad).await.expect_err("broken migration fails");
         match &err {
             StoreError::Migration { name, statement, source } => {
-                assert_eq!((name.as_str(), *statement), ("0002_broken", 2), "{kind:?}: {err}");
+                assert_eq!((name.as_str(), *statement), ("9999_broken", 2), "{kind:?}: {err}");
                 assert!(matches!(**source, StoreError::Rejected { .. }), "{kind:?}: engine rejected it: {source:?}");
             }
             other => panic!("{kind:?}: expected a migration error, got {other:?}"),
         }
-        let recorded = count(store.as_ref(), "SELECT count() FROM schema_migrations WHERE version = 2").await;
+        let recorded = count(store.as_ref(), "SELECT count() FROM schema_migrations WHERE version = 9999").await;
         assert_eq!(recorded, 0, "{kind:?}: a failed migration is not recorded");
 
         let fixed = [Migration { sql: "CREATE TABLE IF NOT EXISTS ok_table (x UInt8) ENGINE = Memory;", ..bad[0] }];
         let report = migrate_with(store.as_ref(), &fixed).await.expect("fixed migration applies");
-        assert_eq!(report.applied, vec!["0002_broken".to_owned()], "{kind:?}");
+        assert_eq!(report.applied, vec!["9999_broken".to_owned()], "{kind:?}");
 
         let edited = [Migration { sql: "SELECT 1;", ..bad[0] }];
         let err = migrate_with(store.as_ref(), &edited).await.expect_err("edited migration is refused");

@@ -1,0 +1,597 @@
+//! Site search: how visitors search the shop and what comes of it, over the events of the
+//! visits a scope keeps (period and filters, see [`crate::stats`]).
+//!
+//! Definitions. A *search* is a `search` event; its query is the normalised `search.query`. A
+//! search *found no results* when `search.results` is 0 (unknown counts are not no-result
+//! searches) and otherwise *found results*. Events of a visit are ordered by
+//! `(timestamp, event_id)`, as everywhere in the store.
+//! - *searches* count search events, *searchers* the distinct visitors with one;
+//! - a `search_click` *belongs* to the latest search before it in its visit (clicks before a
+//!   visit's first search belong to none); a search is *clicked* when at least one click
+//!   belongs to it. *Click-through rate* = clicked searches / searches; *searches with no click*
+//!   = searches − clicked searches; *average clicked position* = the mean `search.position`
+//!   over the clicks that belong to a search and carry one;
+//! - a search is *refined* when another search of the same visit follows it; *refinements*
+//!   count refined searches;
+//! - a search is a *search exit* when no page view of its visit follows it (the search's own
+//!   results page is viewed before the search event is sent);
+//! - the page a search *came from* is the latest page view of the visit before the search on
+//!   another path than the search's own page (its results page), `""` when there is none (the
+//!   visit began on the results page);
+//! - *trending* queries: searchers of the query in the period against the previous period of the
+//!   same length (as filtered), for queries with at least a minimum of searchers now and more
+//!   than before; ranked by the rise in searchers, then searchers, then query;
+//! - *search-to-purchase*: the scope's visits split into those with a search and those
+//!   without; per group: visits, purchasing visits (with at least one `purchase` event),
+//!   purchase rate = purchasing / visits, and revenue, orders (purchases carrying revenue) and
+//!   average order value per currency;
+//! - *estimated lost revenue* of a no-result query = its searchers (of no-result searches) ×
+//!   the purchase rate of the visits with a search that found results × the average order
+//!   value of those visits' purchases, in their main currency (the one with the most orders,
+//!   then the most revenue, then alphabetical). Exact in ten-thousandths, rounded half away
+//!   from zero.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Store;
+use crate::error::StoreError;
+use crate::goals::{CurrencyRevenue, divide_rounded, scoped_events, share};
+use crate::stats::{self, Scope};
+
+/// The parts of the report a request can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SearchSection {
+    Summary,
+    TopQueries,
+    Trending,
+    NoResults,
+    Conversion,
+    LostRevenue,
+}
+
+impl SearchSection {
+    pub const ALL: [Self; 6] =
+        [Self::Summary, Self::TopQueries, Self::Trending, Self::NoResults, Self::Conversion, Self::LostRevenue];
+
+    /// The name a request uses: `summary`, `top_queries`, `trending`, `no_results`,
+    /// `conversion`, `lost_revenue`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Summary => "summary",
+            Self::TopQueries => "top_queries",
+            Self::Trending => "trending",
+            Self::NoResults => "no_results",
+            Self::Conversion => "conversion",
+            Self::LostRevenue => "lost_revenue",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchOptions {
+    pub sections: Vec<SearchSection>,
+    /// Rows per list (top, trending, no-result and lost-revenue queries), 1..=1000.
+    pub limit: u32,
+    /// Fewest searchers a query needs in the period to trend.
+    pub trending_min_searchers: u64,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self { sections: SearchSection::ALL.to_vec(), limit: 10, trending_min_searchers: 3 }
+    }
+}
+
+/// The headline numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchSummary {
+    pub searches: u64,
+    pub searchers: u64,
+    pub no_result_searches: u64,
+    /// no-result searches / searches.
+    pub no_result_rate: f64,
+    pub clicked_searches: u64,
+    pub click_through_rate: f64,
+    pub searches_without_click: u64,
+    pub average_clicked_position: Option<f64>,
+    pub refinements: u64,
+    /// refined searches / searches.
+    pub refinement_rate: f64,
+    pub search_exits: u64,
+    /// search exits / searches.
+    pub exit_rate: f64,
+}
+
+/// One query among the most searched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryRow {
+    pub query: String,
+    pub searches: u64,
+    pub searchers: u64,
+    /// no-result searches / searches of the query.
+    pub no_result_rate: f64,
+    pub click_through_rate: f64,
+    pub average_clicked_position: Option<f64>,
+}
+
+/// A query searched by more people than in the previous period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendingQuery {
+    pub query: String,
+    pub searchers: u64,
+    pub previous_searchers: u64,
+    pub rise: u64,
+    /// Percent change; `None` when nobody searched it before.
+    pub change_percent: Option<f64>,
+}
+
+/// Where no-result searches came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FromPage {
+    pub page: String,
+    pub searches: u64,
+}
+
+/// A query that found nothing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoResultQuery {
+    pub query: String,
+    /// No-result searches of the query.
+    pub searches: u64,
+    pub searchers: u64,
+    /// `searches` / all searches of the scope.
+    pub share_of_searches: f64,
+    /// The five pages these searches came from most, most first (then by page).
+    pub from_pages: Vec<FromPage>,
+}
+
+/// Visits of one kind (with or without a search) and what they bought.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitGroup {
+    pub visits: u64,
+    pub purchasing_visits: u64,
+    pub purchase_rate: f64,
+    /// Per currency, largest first.
+    pub revenue: Vec<CurrencyRevenue>,
+}
+
+/// Search-to-purchase conversion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchConversion {
+    pub with_search: VisitGroup,
+    pub without_search: VisitGroup,
+}
+
+/// What the lost-revenue estimate is based on: visits with a search that found results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LostRevenueBasis {
+    pub visits: u64,
+    pub purchasing_visits: u64,
+    pub purchase_rate: f64,
+    /// Their main currency; `None` when they bought nothing.
+    pub currency: Option<String>,
+    pub average_order_e4: i64,
+}
+
+/// A no-result query and the revenue it may have cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostRevenueQuery {
+    pub query: String,
+    pub searchers: u64,
+    pub searches: u64,
+    pub estimated_lost_e4: i64,
+}
+
+/// No-result queries by estimated lost revenue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LostRevenue {
+    pub basis: LostRevenueBasis,
+    pub queries: Vec<LostRevenueQuery>,
+}
+
+/// The report; sections not asked for are absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SearchReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SearchSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_queries: Option<Vec<QueryRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trending: Option<Vec<TrendingQuery>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_result_queries: Option<Vec<NoResultQuery>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<SearchConversion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_revenue: Option<LostRevenue>,
+}
+
+/// `expr`, whose lambdas read `captured` (columns or aliases of the same query), written so
+/// that ClickHouse 18.16 computes them: it does not count what a lambda reads from outside
+/// among the columns a query needs ("Unknown identifier"). Naming them in a tuple does.
+fn captures(captured: &[&str], expr: &str) -> String {
+    format!("tupleElement(tuple({}, {expr}), {})", captured.join(", "), captured.len() + 1)
+}
+
+/// One row per search of the scope with what became of it: `session_id`, `visitor`, `query`,
+/// `results` (−1: unknown), `page`, `clicks`, `positioned` (clicks with a position),
+/// `position_total`, `refined`, `exited`, `from_page` (see the module documentation).
+fn search_rows(scope: &Scope<'_>) -> Result<String, StoreError> {
+    let visits = format!(
+        "SELECT session_id, any(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), event_id, \
+         multiIf(name = 'pageview', 1, name = 'search', 2, 3), search_query, toInt64(ifNull(search_results, -1)), \
+         toUInt64(ifNull(search_position, 0)), pathname))) AS ev \
+         FROM events WHERE {} AND name IN ('pageview', 'search', 'search_click') \
+         GROUP BY session_id HAVING countIf(name = 'search') > 0",
+        scoped_events(scope, None)?
+    );
+    // Per event: its kind, the number of the latest search at or before it (`ordinal`), and
+    // the page views so far (`views`); then one row per search (`i`, its position).
+    let arrays = format!(
+        "SELECT session_id, visitor, kinds, queries, counts, positions, paths, ordinal, views, \
+         arrayJoin(arrayFilter((j, k) -> k = 2, arrayEnumerate(kinds), kinds)) AS i FROM \
+         (SELECT session_id, visitor, arrayMap(x -> x.3, ev) AS kinds, arrayMap(x -> x.4, ev) AS queries, \
+          arrayMap(x -> x.5, ev) AS counts, arrayMap(x -> x.6, ev) AS positions, arrayMap(x -> x.7, ev) AS paths, \
+          arrayCumSum(arrayMap(k -> k = 2, kinds)) AS ordinal, arrayCumSum(arrayMap(k -> k = 1, kinds)) AS views \
+          FROM ({visits}))"
+    );
+    let clicks = captures(&["nth"], "arrayCount((k, o) -> k = 3 AND o = nth, kinds, ordinal)");
+    let positioned =
+        captures(&["nth"], "arrayCount((k, o, p) -> k = 3 AND o = nth AND p > 0, kinds, ordinal, positions)");
+    let position_total =
+        captures(&["nth"], "arraySum(arrayMap((k, o, p) -> if(k = 3 AND o = nth, p, 0), kinds, ordinal, positions))");
+    let from_page = captures(
+        &["i", "page"],
+        "arrayElement(arrayFilter((p, k, j) -> k = 1 AND j < i AND p != page, paths, kinds, arrayEnumerate(kinds)), -1)",
+    );
+    Ok(format!(
+        "SELECT session_id, visitor, queries[i] AS query, counts[i] AS results, paths[i] AS page, ordinal[i] AS nth, \
+         {clicks} AS clicks, {positioned} AS positioned, {position_total} AS position_total, \
+         nth < arrayElement(ordinal, -1) AS refined, views[i] = arrayElement(views, -1) AS exited, \
+         {from_page} AS from_page FROM ({arrays})"
+    ))
+}
+
+/// Aggregates over search rows. No alias repeats a column of the rows (see `stats`).
+const SEARCH_METRICS: &str = "count() AS searches, uniqExact(visitor) AS searchers, countIf(results = 0) AS no_result, \
+     countIf(clicks > 0) AS clicked, sum(positioned) AS positioned_total, sum(position_total) AS position_sum, \
+     countIf(refined) AS refinements, countIf(exited) AS exits";
+
+#[derive(Debug, Default, Deserialize)]
+struct Metrics {
+    #[serde(default)]
+    query: String,
+    searches: u64,
+    searchers: u64,
+    no_result: u64,
+    clicked: u64,
+    positioned_total: u64,
+    position_sum: u64,
+    refinements: u64,
+    exits: u64,
+}
+
+impl Metrics {
+    fn average_position(&self) -> Option<f64> {
+        (self.positioned_total > 0).then(|| stats::round(self.position_sum as f64 / self.positioned_total as f64, 2))
+    }
+}
+
+/// The site-search report of a scope.
+///
+/// # Errors
+/// Store errors; [`StoreError::Invalid`] for a bad time zone.
+pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOptions) -> Result<SearchReport, StoreError> {
+    let wants = |s: SearchSection| options.sections.contains(&s);
+    let limit = options.limit.clamp(1, stats::MAX_BREAKDOWN_ROWS);
+    let rows = search_rows(scope)?;
+    let mut report = SearchReport::default();
+    let mut total_searches = None;
+    if wants(SearchSection::Summary) || wants(SearchSection::NoResults) {
+        let found: Vec<Metrics> = store.fetch_json(&format!("SELECT {SEARCH_METRICS} FROM ({rows})")).await?;
+        let m = found.into_iter().next().unwrap_or_default();
+        total_searches = Some(m.searches);
+        if wants(SearchSection::Summary) {
+            report.summary = Some(SearchSummary {
+                searches: m.searches,
+                searchers: m.searchers,
+                no_result_searches: m.no_result,
+                no_result_rate: share(m.no_result, m.searches),
+                clicked_searches: m.clicked,
+                click_through_rate: share(m.clicked, m.searches),
+                searches_without_click: m.searches - m.clicked,
+                average_clicked_position: m.average_position(),
+                refinements: m.refinements,
+                refinement_rate: share(m.refinements, m.searches),
+                search_exits: m.exits,
+                exit_rate: share(m.exits, m.searches),
+            });
+        }
+    }
+    if wants(SearchSection::TopQueries) {
+        let found: Vec<Metrics> = store
+            .fetch_json(&format!(
+                "SELECT query, {SEARCH_METRICS} FROM ({rows}) GROUP BY query \
+                 ORDER BY searchers DESC, searches DESC, query LIMIT {limit}"
+            ))
+            .await?;
+        report.top_queries = Some(
+            found
+                .iter()
+                .map(|m| QueryRow {
+                    query: m.query.clone(),
+                    searches: m.searches,
+                    searchers: m.searchers,
+                    no_result_rate: share(m.no_result, m.searches),
+                    click_through_rate: share(m.clicked, m.searches),
+                    average_clicked_position: m.average_position(),
+                })
+                .collect(),
+        );
+    }
+    if wants(SearchSection::Trending) {
+        report.trending = Some(trending(store, scope, limit, options.trending_min_searchers).await?);
+    }
+    if wants(SearchSection::NoResults) {
+        report.no_result_queries = Some(no_result_queries(store, &rows, limit, total_searches.unwrap_or(0)).await?);
+    }
+    if wants(SearchSection::Conversion) || wants(SearchSection::LostRevenue) {
+        let groups = visit_groups(store, scope).await?;
+        if wants(SearchSection::LostRevenue) {
+            report.lost_revenue = Some(lost_revenue(store, &rows, limit, &groups).await?);
+        }
+        if wants(SearchSection::Conversion) {
+            report.conversion = Some(SearchConversion {
+                with_search: groups.group(|searched, _| searched == 1),
+                without_search: groups.group(|searched, _| searched == 0),
+            });
+        }
+    }
+    Ok(report)
+}
+
+#[derive(Debug, Deserialize)]
+struct QuerySearchers {
+    query: String,
+    searchers: u64,
+}
+
+async fn trending(
+    store: &dyn Store,
+    scope: &Scope<'_>,
+    limit: u32,
+    min_searchers: u64,
+) -> Result<Vec<TrendingQuery>, StoreError> {
+    let per_query = |scope: &Scope<'_>, extra: &str| -> Result<String, StoreError> {
+        Ok(format!(
+            "SELECT search_query AS query, uniqExact(visitor_id) AS searchers FROM events \
+             WHERE {} AND name = 'search' {extra} GROUP BY query",
+            scoped_events(scope, None)?
+        ))
+    };
+    let now: Vec<QuerySearchers> =
+        store.fetch_json(&format!("{} HAVING searchers >= {min_searchers}", per_query(scope, "")?)).await?;
+    if now.is_empty() {
+        return Ok(Vec::new());
+    }
+    let queries: Vec<String> = now.iter().map(|q| q.query.clone()).collect();
+    let previous_scope = scope.with_range(scope.range.previous());
+    let before: Vec<QuerySearchers> = store
+        .fetch_json(&per_query(&previous_scope, &format!("AND search_query IN {}", stats::list(&queries)))?)
+        .await?;
+    let before: BTreeMap<String, u64> = before.into_iter().map(|q| (q.query, q.searchers)).collect();
+    let mut rising: Vec<TrendingQuery> = now
+        .into_iter()
+        .filter_map(|q| {
+            let previous = before.get(&q.query).copied().unwrap_or(0);
+            (q.searchers > previous).then(|| TrendingQuery {
+                rise: q.searchers - previous,
+                change_percent: (previous > 0)
+                    .then(|| stats::round((q.searchers as f64 - previous as f64) / previous as f64 * 100.0, 1)),
+                query: q.query,
+                searchers: q.searchers,
+                previous_searchers: previous,
+            })
+        })
+        .collect();
+    rising.sort_by(|a, b| b.rise.cmp(&a.rise).then(b.searchers.cmp(&a.searchers)).then(a.query.cmp(&b.query)));
+    rising.truncate(limit as usize);
+    Ok(rising)
+}
+
+async fn no_result_queries(
+    store: &dyn Store,
+    rows: &str,
+    limit: u32,
+    total: u64,
+) -> Result<Vec<NoResultQuery>, StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        query: String,
+        searches: u64,
+        searchers: u64,
+    }
+    let found: Vec<Row> = store
+        .fetch_json(&format!(
+            "SELECT query, count() AS searches, uniqExact(visitor) AS searchers FROM ({rows}) WHERE results = 0 \
+             GROUP BY query ORDER BY searches DESC, searchers DESC, query LIMIT {limit}"
+        ))
+        .await?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(Deserialize)]
+    struct From {
+        query: String,
+        from_page: String,
+        searches: u64,
+    }
+    let queries: Vec<String> = found.iter().map(|r| r.query.clone()).collect();
+    let origins: Vec<From> = store
+        .fetch_json(&format!(
+            "SELECT query, from_page, count() AS searches FROM ({rows}) WHERE results = 0 AND query IN {} \
+             GROUP BY query, from_page ORDER BY searches DESC, from_page",
+            stats::list(&queries)
+        ))
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|r| NoResultQuery {
+            from_pages: origins
+                .iter()
+                .filter(|o| o.query == r.query)
+                .take(5)
+                .map(|o| FromPage { page: o.from_page.clone(), searches: o.searches })
+                .collect(),
+            share_of_searches: share(r.searches, total),
+            query: r.query,
+            searches: r.searches,
+            searchers: r.searchers,
+        })
+        .collect())
+}
+
+/// Visits and purchase revenue per kind of visit: with a search (`has_search`), and with a
+/// search that found results (`has_found`).
+#[derive(Debug, Default)]
+struct VisitGroups {
+    counts: Vec<GroupCount>,
+    revenue: Vec<GroupRevenue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupCount {
+    has_search: u8,
+    has_found: u8,
+    visits: u64,
+    purchasing: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupRevenue {
+    has_search: u8,
+    has_found: u8,
+    currency: String,
+    amount_e4: i64,
+    orders: u64,
+}
+
+impl VisitGroups {
+    /// The visits (and their revenue) whose keys (`has_search`, `has_found`) `pick` accepts.
+    fn group(&self, pick: impl Fn(u8, u8) -> bool) -> VisitGroup {
+        let counts = self.counts.iter().filter(|c| pick(c.has_search, c.has_found));
+        let (visits, purchasing) = counts.fold((0, 0), |(v, p), c| (v + c.visits, p + c.purchasing));
+        let mut by_currency: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+        for r in self.revenue.iter().filter(|r| pick(r.has_search, r.has_found)) {
+            let entry = by_currency.entry(r.currency.clone()).or_default();
+            entry.0 += r.amount_e4;
+            entry.1 += r.orders;
+        }
+        let mut revenue: Vec<CurrencyRevenue> = by_currency
+            .into_iter()
+            .map(|(currency, (amount, orders))| CurrencyRevenue::new(currency, amount, orders))
+            .collect();
+        revenue.sort_by(|a, b| b.amount_e4.cmp(&a.amount_e4).then(a.currency.cmp(&b.currency)));
+        VisitGroup { visits, purchasing_visits: purchasing, purchase_rate: share(purchasing, visits), revenue }
+    }
+}
+
+async fn visit_groups(store: &dyn Store, scope: &Scope<'_>) -> Result<VisitGroups, StoreError> {
+    let events = scoped_events(scope, None)?;
+    let found_search = "name = 'search' AND ifNull(search_results, 1) != 0";
+    let counts: Vec<GroupCount> = store
+        .fetch_json(&format!(
+            "SELECT has_search, has_found, count() AS visits, countIf(purchases > 0) AS purchasing FROM \
+             (SELECT session_id, toUInt8(countIf(name = 'search') > 0) AS has_search, \
+              toUInt8(countIf({found_search}) > 0) AS has_found, countIf(name = 'purchase') AS purchases \
+              FROM events WHERE {events} GROUP BY session_id) \
+             GROUP BY has_search, has_found"
+        ))
+        .await?;
+    let revenue: Vec<GroupRevenue> = store
+        .fetch_json(&format!(
+            "SELECT has_search, has_found, currency, toInt64(sum(amount) * 10000) AS amount_e4, count() AS orders FROM \
+             (SELECT toUInt8(session_id IN (SELECT session_id FROM events WHERE {events} AND name = 'search')) AS has_search, \
+              toUInt8(session_id IN (SELECT session_id FROM events WHERE {events} AND {found_search})) AS has_found, \
+              currency, assumeNotNull(revenue) AS amount FROM events \
+              WHERE {events} AND name = 'purchase' AND isNotNull(revenue)) \
+             GROUP BY has_search, has_found, currency"
+        ))
+        .await?;
+    Ok(VisitGroups { counts, revenue })
+}
+
+async fn lost_revenue(
+    store: &dyn Store,
+    rows: &str,
+    limit: u32,
+    groups: &VisitGroups,
+) -> Result<LostRevenue, StoreError> {
+    let found = groups.group(|_, found| found == 1);
+    let main = found
+        .revenue
+        .iter()
+        .max_by(|a, b| a.orders.cmp(&b.orders).then(a.amount_e4.cmp(&b.amount_e4)).then(b.currency.cmp(&a.currency)));
+    let basis = LostRevenueBasis {
+        visits: found.visits,
+        purchasing_visits: found.purchasing_visits,
+        purchase_rate: found.purchase_rate,
+        currency: main.map(|m| m.currency.clone()),
+        average_order_e4: main.map_or(0, |m| m.average_order_e4),
+    };
+    #[derive(Deserialize)]
+    struct Row {
+        query: String,
+        searchers: u64,
+        searches: u64,
+    }
+    let queries: Vec<Row> = store
+        .fetch_json(&format!(
+            "SELECT query, uniqExact(visitor) AS searchers, count() AS searches FROM ({rows}) WHERE results = 0 \
+             GROUP BY query ORDER BY searchers DESC, searches DESC, query LIMIT {limit}"
+        ))
+        .await?;
+    // searchers × purchasing / visits × amount / orders, exactly, then rounded.
+    let (amount, orders) = main.map_or((0, 0), |m| (i128::from(m.amount_e4), i128::from(m.orders)));
+    let per_searcher = (i128::from(found.purchasing_visits) * amount, i128::from(found.visits) * orders);
+    Ok(LostRevenue {
+        basis,
+        queries: queries
+            .into_iter()
+            .map(|q| LostRevenueQuery {
+                estimated_lost_e4: divide_rounded(i128::from(q.searchers) * per_searcher.0, per_searcher.1),
+                query: q.query,
+                searchers: q.searchers,
+                searches: q.searches,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_parse_by_name() {
+        for section in SearchSection::ALL {
+            assert_eq!(SearchSection::parse(section.as_str()), Some(section));
+        }
+        assert_eq!(SearchSection::parse("everything"), None);
+    }
+
+    #[test]
+    fn captured_names_are_named_outside_the_lambda() {
+        assert_eq!(
+            captures(&["a", "b"], "arrayMap(x -> x + a + b, c)"),
+            "tupleElement(tuple(a, b, arrayMap(x -> x + a + b, c)), 3)"
+        );
+    }
+}
