@@ -4,6 +4,11 @@
 //! release mode, starts a throwaway clickhouse-server, runs them and prints Markdown rows that
 //! go into the README with the machine and the date.
 
+pub mod loadgen;
+pub mod mix;
+pub mod procfs;
+pub mod service;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -67,6 +67,35 @@ const BOT_MARKERS: &[&str] = &[
     "chrome-lighthouse",
 ];
 
+/// Distinct user agents remembered per HTTP worker thread by [`parse_agent_cached`].
+const AGENT_CACHE_ENTRIES: usize = 4096;
+
+thread_local! {
+    /// Parsed user agents of this thread, by a keyed 64-bit hash of the string (so the raw
+    /// strings are not kept, and the keys are random per thread so no one can aim a collision).
+    static AGENT_CACHE: std::cell::RefCell<(std::hash::RandomState, lru::LruCache<u64, Agent>)> =
+        std::cell::RefCell::new((
+            std::hash::RandomState::new(),
+            lru::LruCache::new(std::num::NonZeroUsize::new(AGENT_CACHE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN)),
+        ));
+}
+
+/// [`parse_agent`] with a per-thread cache: a shop's traffic comes from a few thousand distinct
+/// user agents, and parsing one takes a dozen regular expressions.
+pub fn parse_agent_cached(ua: &UserAgent) -> Agent {
+    use std::hash::BuildHasher;
+    AGENT_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let key = cache.0.hash_one(ua.as_str());
+        if let Some(agent) = cache.1.get(&key) {
+            return agent.clone();
+        }
+        let agent = parse_agent(ua);
+        cache.1.put(key, agent.clone());
+        agent
+    })
+}
+
 /// Reads the user agent. An empty one is a bot: every browser sends one.
 pub fn parse_agent(ua: &UserAgent) -> Agent {
     let raw = ua.as_str();

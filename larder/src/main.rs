@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: the collector allocates many small, short-lived
+/// buffers on several threads, where glibc keeps freed memory in per-thread arenas (a
+/// collector's resident memory stayed near its peak after a load); see the README's benchmarks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = larder::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
