@@ -14,7 +14,7 @@ LARDER_BENCH_CLICKHOUSE_URL=$(scripts/ch-server.sh start "$ch_dir")
 LARDER_BENCH_CLICKHOUSE_PID=$(cat "$ch_dir/pid")
 export LARDER_BENCH_CLICKHOUSE_URL LARDER_BENCH_CLICKHOUSE_PID
 echo "# Larder benchmarks, $(date -u +%Y-%m-%d)"
-for bench in ${BENCHES:-insert-formats ingest}; do
+for bench in ${BENCHES:-insert-formats ingest queries}; do
   echo
   "target/release/$bench"
 done
