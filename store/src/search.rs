@@ -223,14 +223,18 @@ fn captures(captured: &[&str], expr: &str) -> String {
 /// One row per search of the scope with what became of it: `session_id`, `visitor`, `query`,
 /// `results` (−1: unknown), `page`, `clicks`, `positioned` (clicks with a position),
 /// `position_total`, `refined`, `exited`, `from_page` (see the module documentation).
-fn search_rows(scope: &Scope<'_>) -> Result<String, StoreError> {
+///
+/// Only the visits with a search that meets `searches` (an extra condition on `search` events,
+/// `""` for every search) are read: the others are skipped before grouping, not after.
+fn search_rows(scope: &Scope<'_>, searches: &str) -> Result<String, StoreError> {
+    let scoped = scoped_events(scope, None)?;
     let visits = format!(
         "SELECT session_id, any(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), event_id, \
          multiIf(name = 'pageview', 1, name = 'search', 2, 3), search_query, toInt64(ifNull(search_results, -1)), \
          toUInt64(ifNull(search_position, 0)), pathname))) AS ev \
-         FROM events WHERE {} AND name IN ('pageview', 'search', 'search_click') \
-         GROUP BY session_id HAVING countIf(name = 'search') > 0",
-        scoped_events(scope, None)?
+         FROM events WHERE {scoped} AND name IN ('pageview', 'search', 'search_click') \
+         AND session_id IN (SELECT session_id FROM events WHERE {scoped} AND name = 'search' {searches}) \
+         GROUP BY session_id HAVING countIf(name = 'search') > 0"
     );
     // Per event: its kind, the number of the latest search at or before it (`ordinal`), and
     // the page views so far (`views`); then one row per search (`i`, its position).
@@ -258,6 +262,10 @@ fn search_rows(scope: &Scope<'_>) -> Result<String, StoreError> {
          {from_page} AS from_page FROM ({arrays})"
     ))
 }
+
+/// One query's metrics as the combined summary query lists them: query, searches, searchers,
+/// no-result searches, clicked searches, positioned clicks, position sum, refinements, exits.
+type QueryTuple = (String, u64, u64, u64, u64, u64, u64, u64, u64);
 
 /// Aggregates over search rows. No alias repeats a column of the rows (see `stats`).
 const SEARCH_METRICS: &str = "count() AS searches, uniqExact(visitor) AS searchers, countIf(results = 0) AS no_result, \
@@ -291,12 +299,51 @@ impl Metrics {
 pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOptions) -> Result<SearchReport, StoreError> {
     let wants = |s: SearchSection| options.sections.contains(&s);
     let limit = options.limit.clamp(1, stats::MAX_BREAKDOWN_ROWS);
-    let rows = search_rows(scope)?;
+    let rows = search_rows(scope, "")?;
     let mut report = SearchReport::default();
     let mut total_searches = None;
-    if wants(SearchSection::Summary) || wants(SearchSection::NoResults) {
-        let found: Vec<Metrics> = store.fetch_json(&format!("SELECT {SEARCH_METRICS} FROM ({rows})")).await?;
-        let m = found.into_iter().next().unwrap_or_default();
+    if wants(SearchSection::Summary) || wants(SearchSection::TopQueries) {
+        // One pass over the search rows for both: per query, then the totals over the queries
+        // (visitors merged, not added) and the top queries in the same answer.
+        #[derive(Deserialize)]
+        struct Combined {
+            t_searches: u64,
+            t_searchers: u64,
+            t_no_result: u64,
+            t_clicked: u64,
+            t_positioned: u64,
+            t_position_sum: u64,
+            t_refinements: u64,
+            t_exits: u64,
+            top: Vec<QueryTuple>,
+        }
+        let sql = format!(
+            "SELECT sum(searches) AS t_searches, uniqExactMerge(visitor_set) AS t_searchers, \
+             sum(no_result) AS t_no_result, sum(clicked) AS t_clicked, sum(positioned_total) AS t_positioned, \
+             sum(position_sum) AS t_position_sum, sum(refinements) AS t_refinements, sum(exits) AS t_exits, \
+             arraySlice(arraySort(x -> (-toInt64(tupleElement(x, 3)), -toInt64(tupleElement(x, 2)), \
+             tupleElement(x, 1)), groupArray((query, searches, searchers, no_result, clicked, positioned_total, \
+             position_sum, refinements, exits))), 1, {limit}) AS top \
+             FROM (SELECT query, {SEARCH_METRICS}, uniqExactState(visitor) AS visitor_set FROM ({rows}) GROUP BY query)"
+        );
+        let found: Vec<Combined> = store.fetch_json(&sql).await?;
+        let (m, top) = match found.into_iter().next() {
+            Some(c) => (
+                Metrics {
+                    query: String::new(),
+                    searches: c.t_searches,
+                    searchers: c.t_searchers,
+                    no_result: c.t_no_result,
+                    clicked: c.t_clicked,
+                    positioned_total: c.t_positioned,
+                    position_sum: c.t_position_sum,
+                    refinements: c.t_refinements,
+                    exits: c.t_exits,
+                },
+                c.top,
+            ),
+            None => (Metrics::default(), Vec::new()),
+        };
         total_searches = Some(m.searches);
         if wants(SearchSection::Summary) {
             report.summary = Some(SearchSummary {
@@ -314,33 +361,48 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
                 exit_rate: share(m.exits, m.searches),
             });
         }
+        if wants(SearchSection::TopQueries) {
+            report.top_queries = Some(
+                top.into_iter()
+                    .map(|(query, searches, searchers, no_result, clicked, positioned_total, position_sum, _, _)| {
+                        let q = Metrics {
+                            query,
+                            searches,
+                            searchers,
+                            no_result,
+                            clicked,
+                            positioned_total,
+                            position_sum,
+                            ..Metrics::default()
+                        };
+                        QueryRow {
+                            average_clicked_position: q.average_position(),
+                            no_result_rate: share(q.no_result, q.searches),
+                            click_through_rate: share(q.clicked, q.searches),
+                            query: q.query,
+                            searches: q.searches,
+                            searchers: q.searchers,
+                        }
+                    })
+                    .collect(),
+            );
+        }
     }
-    if wants(SearchSection::TopQueries) {
-        let found: Vec<Metrics> = store
-            .fetch_json(&format!(
-                "SELECT query, {SEARCH_METRICS} FROM ({rows}) GROUP BY query \
-                 ORDER BY searchers DESC, searches DESC, query LIMIT {limit}"
-            ))
-            .await?;
-        report.top_queries = Some(
-            found
-                .iter()
-                .map(|m| QueryRow {
-                    query: m.query.clone(),
-                    searches: m.searches,
-                    searchers: m.searchers,
-                    no_result_rate: share(m.no_result, m.searches),
-                    click_through_rate: share(m.clicked, m.searches),
-                    average_clicked_position: m.average_position(),
-                })
-                .collect(),
-        );
+    if wants(SearchSection::NoResults) && total_searches.is_none() {
+        #[derive(Deserialize)]
+        struct Count {
+            searches: u64,
+        }
+        let sql =
+            format!("SELECT count() AS searches FROM events WHERE {} AND name = 'search'", scoped_events(scope, None)?);
+        let counted: Vec<Count> = store.fetch_json(&sql).await?;
+        total_searches = Some(counted.first().map_or(0, |c| c.searches));
     }
     if wants(SearchSection::Trending) {
         report.trending = Some(trending(store, scope, limit, options.trending_min_searchers).await?);
     }
     if wants(SearchSection::NoResults) {
-        report.no_result_queries = Some(no_result_queries(store, &rows, limit, total_searches.unwrap_or(0)).await?);
+        report.no_result_queries = Some(no_result_queries(store, scope, limit, total_searches.unwrap_or(0)).await?);
     }
     if wants(SearchSection::Conversion) || wants(SearchSection::LostRevenue) {
         let groups = visit_groups(store, scope).await?;
@@ -408,7 +470,7 @@ async fn trending(
 
 async fn no_result_queries(
     store: &dyn Store,
-    rows: &str,
+    scope: &Scope<'_>,
     limit: u32,
     total: u64,
 ) -> Result<Vec<NoResultQuery>, StoreError> {
@@ -418,10 +480,13 @@ async fn no_result_queries(
         searches: u64,
         searchers: u64,
     }
+    // A search row's query, result count and visitor are its event's: no visit arrays needed.
     let found: Vec<Row> = store
         .fetch_json(&format!(
-            "SELECT query, count() AS searches, uniqExact(visitor) AS searchers FROM ({rows}) WHERE results = 0 \
-             GROUP BY query ORDER BY searches DESC, searchers DESC, query LIMIT {limit}"
+            "SELECT search_query AS query, count() AS searches, uniqExact(visitor_id) AS searchers FROM events \
+             WHERE {} AND name = 'search' AND search_results = 0 \
+             GROUP BY query ORDER BY searches DESC, searchers DESC, query LIMIT {limit}",
+            scoped_events(scope, None)?
         ))
         .await?;
     if found.is_empty() {
@@ -434,6 +499,8 @@ async fn no_result_queries(
         searches: u64,
     }
     let queries: Vec<String> = found.iter().map(|r| r.query.clone()).collect();
+    // Only the visits with one of these no-result searches.
+    let rows = search_rows(scope, &format!("AND search_results = 0 AND search_query IN {}", stats::list(&queries)))?;
     let origins: Vec<From> = store
         .fetch_json(&format!(
             "SELECT query, from_page, count() AS searches FROM ({rows}) WHERE results = 0 AND query IN {} \
