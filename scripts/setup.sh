@@ -67,6 +67,18 @@ if [ ! -f "$tracker/dist/larder.js" ] || [ -n "$(find "$tracker/src" "$tracker/s
   (cd "$tracker" && npm run --silent build >/dev/null) || { echo "setup: building the tracker failed" >&2; exit 1; }
 fi
 
+# The dashboard: npm dependencies (pinned by package-lock.json) and the built assets in
+# dashboard/dist/, rebuilt when a source, the build script or the lock file is newer than them.
+dashboard="$root/dashboard"
+if [ ! -d "$dashboard/node_modules" ] || [ "$dashboard/package-lock.json" -nt "$dashboard/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the dashboard's npm dependencies" >&2
+  (cd "$dashboard" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) || { echo "setup: npm ci in dashboard failed" >&2; exit 1; }
+fi
+if [ ! -f "$dashboard/dist/index.html" ] || [ -n "$(find "$dashboard/src" "$dashboard/scripts/build.mjs" "$dashboard/package-lock.json" -newer "$dashboard/dist/index.html" 2>/dev/null | head -1)" ]; then
+  echo "setup: building the dashboard (dashboard/dist)" >&2
+  (cd "$dashboard" && npm run --silent build >/dev/null) || { echo "setup: building the dashboard failed (cd dashboard && npm run build)" >&2; exit 1; }
+fi
+
 if [ "${1:-}" = "test" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium

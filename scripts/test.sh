@@ -18,3 +18,4 @@ cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow "$@"
 (cd tracker-js && npm run --silent size && LARDER_BIN="$root/target/debug/larder" npm test --silent)
+(cd dashboard && npm run --silent size && LARDER_BIN="$root/target/debug/larder" npm test --silent)

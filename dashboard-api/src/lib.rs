@@ -7,6 +7,7 @@
 //! collector, `larder api` on its own.
 
 pub mod auth;
+pub mod deletion;
 pub mod error;
 pub mod local;
 mod routes;
@@ -18,6 +19,7 @@ use larder_store::Store;
 
 pub use error::ApiError;
 pub use local::LocalToken;
+pub use routes::dashboard::DashboardFiles;
 
 /// What the API's handlers share.
 #[derive(Debug, Clone)]
@@ -29,12 +31,20 @@ pub struct ApiState {
     pub auth: Arc<auth::Auth>,
     /// Settings given to sites created through the API.
     pub site_defaults: SiteDefaults,
+    /// The browser dashboard's built files, served at `/`; `None` serves the API only.
+    pub dashboard: Option<Arc<DashboardFiles>>,
 }
 
 impl ApiState {
     /// A state with the default access-control configuration and site defaults.
     pub fn new(store: Arc<dyn Store>, local_token: Option<LocalToken>) -> Self {
-        Self { store, local_token, auth: Arc::new(auth::Auth::default()), site_defaults: SiteDefaults::default() }
+        Self {
+            store,
+            local_token,
+            auth: Arc::new(auth::Auth::default()),
+            site_defaults: SiteDefaults::default(),
+            dashboard: None,
+        }
     }
 
     /// Replaces the access-control configuration.
@@ -48,6 +58,13 @@ impl ApiState {
     #[must_use]
     pub fn with_site_defaults(mut self, defaults: SiteDefaults) -> Self {
         self.site_defaults = defaults;
+        self
+    }
+
+    /// Serves the browser dashboard from these built files.
+    #[must_use]
+    pub fn with_dashboard(mut self, files: DashboardFiles) -> Self {
+        self.dashboard = Some(Arc::new(files));
         self
     }
 }
@@ -65,12 +82,23 @@ impl Default for SiteDefaults {
     }
 }
 
-/// Registers the API's routes on an actix app.
+/// Every route of the API as (method, path template), in the order they are matched. The
+/// OpenAPI document, `docs/openapi.json`, describes exactly these; a test holds the two together.
+pub fn routes() -> Vec<(actix_web::http::Method, &'static str)> {
+    routes::endpoints().into_iter().map(|e| (e.method, e.path)).collect()
+}
+
+/// Registers the API's routes (and, when the state has them, the dashboard's files) on an actix
+/// app.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let has_dashboard = state.dashboard.is_some();
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().error_handler(error::json_error_handler))
             .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
             .configure(routes::configure);
+        if has_dashboard {
+            cfg.configure(routes::dashboard::configure);
+        }
     }
 }

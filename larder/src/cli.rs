@@ -22,6 +22,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the collector (against a ClickHouse server; run as many as you like).
     Collector(ServeArgs),
+    /// Run only the dashboard API and the dashboard (against a ClickHouse server, beside
+    /// `larder collector`).
+    Api(ServeArgs),
     /// Apply the schema migrations that are not applied yet.
     Migrate(StoreArgs),
     /// Register, list and remove sites.
@@ -43,6 +46,67 @@ pub enum Command {
     Sql(SqlArgs),
     /// Load synthetic shop events for a site (demos and benchmarks); registers the site.
     DemoData(DemoDataArgs),
+    /// Print every stored field: its table, what produces it, whether it can relate to a
+    /// person, its retention and who can read it (read from the live schema).
+    Datamap(DatamapArgs),
+    /// Delete a site's events — all of them, a time range, or those of an order or a property a
+    /// customer asked about. Returns once they are gone; recorded in the audit log.
+    Delete(DeleteArgs),
+    /// Per-site retention (applied daily by `larder serve` / `larder api`).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DatamapArgs {
+    /// Markdown (for people) or JSON (for tools).
+    #[arg(long, default_value = "markdown", value_parser = ["markdown", "md", "json"])]
+    pub format: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true)
+    .args(["all", "from", "to", "order_id", "prop"])))]
+pub struct DeleteArgs {
+    /// The site whose events are deleted.
+    #[arg(long)]
+    pub site: String,
+    /// Every event of the site (nothing else may be given).
+    #[arg(long, conflicts_with_all = ["from", "to", "order_id", "prop"])]
+    pub all: bool,
+    /// First instant deleted: a date (its midnight UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE|TIME")]
+    pub from: Option<String>,
+    /// First instant kept after the range (exclusive): a date or an RFC 3339 time.
+    #[arg(long, value_name = "DATE|TIME")]
+    pub to: Option<String>,
+    /// Events of this order id.
+    #[arg(long, value_name = "ID", conflicts_with = "prop")]
+    pub order_id: Option<String>,
+    /// Events with this custom property, e.g. `--prop customer_ref=c-77`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub prop: Option<String>,
+    /// Why (a ticket number); kept in the audit log.
+    #[arg(long, default_value = "")]
+    pub reference: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete every site's events older than its retention_days now (as the daily run does).
+    Apply {
+        /// Only this site.
+        #[arg(long)]
+        site: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Which store a command works on (the rest comes from the configuration).

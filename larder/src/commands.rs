@@ -15,8 +15,9 @@ use larder_store::{Store, StoreError, migrate, sites};
 use larder_dashboard_api::ApiState;
 use larder_dashboard_api::auth::manage::{self, NewToken, NewUser, OPERATOR};
 use larder_dashboard_api::auth::{Email, Role};
+use larder_dashboard_api::deletion::{self, DeletionOutcome, DeletionRequest, PropMatch};
 
-use crate::cli::{Cli, Command, SitesCommand, StoreArgs, TokensCommand, UsersCommand};
+use crate::cli::{Cli, Command, RetentionCommand, SitesCommand, StoreArgs, TokensCommand, UsersCommand};
 use crate::config::{self, Backend, Settings};
 
 /// Runs one CLI invocation.
@@ -42,6 +43,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(settings, &args, crate::serve::Roles { collector: true, api: false, demo: None }).await
         }
+        Command::Api(args) => {
+            if settings.store.backend == Backend::Embedded {
+                bail!(
+                    "`larder api` runs against a ClickHouse server (store.backend = \"server\"); use `larder serve` for the embedded store"
+                )
+            }
+            if args.demo {
+                bail!("the demo storefront sends its events to the collector: use `larder serve --demo`")
+            }
+            serve(settings, &args, crate::serve::Roles { collector: false, api: true, demo: None }).await
+        }
         Command::Migrate(args) => {
             let target = open_target(&mut settings, &args).await?;
             let (applied, already) = match &target {
@@ -62,7 +74,104 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens { action } => tokens_command(&mut settings, action).await,
         Command::DemoData(args) => demo_data(&mut settings, args).await,
         Command::Sql(args) => sql_command(&mut settings, args).await,
+        Command::Datamap(args) => datamap_command(&mut settings, args).await,
+        Command::Delete(args) => delete_command(&mut settings, args).await,
+        Command::Retention { action: RetentionCommand::Apply { site, store } } => {
+            retention_command(&mut settings, site.as_deref(), &store).await
+        }
     }
+}
+
+/// `larder datamap`: the data map of the configured store (through `larder serve` when it holds
+/// the directory). Fails, after printing, when the schema and the annotations disagree.
+async fn datamap_command(settings: &mut Settings, args: crate::cli::DatamapArgs) -> anyhow::Result<()> {
+    let map = match open_target(settings, &args.store).await? {
+        Target::Store(store) => larder_store::datamap::build(store.as_ref()).await?,
+        Target::Server(client) => client.datamap().await?,
+    };
+    let text = if args.format == "json" { serde_json::to_string_pretty(&map)? + "\n" } else { map.to_markdown() };
+    write_stdout(text.as_bytes())?;
+    if !map.is_complete() {
+        bail!(
+            "the data map is incomplete: stored but not described: {:?}; described but not stored: {:?}",
+            map.unannotated,
+            map.stale
+        );
+    }
+    Ok(())
+}
+
+/// `larder delete`: see `larder_dashboard_api::deletion`; audited as the operator.
+async fn delete_command(settings: &mut Settings, args: crate::cli::DeleteArgs) -> anyhow::Result<()> {
+    let site = parse_domain(&args.site)?;
+    let prop = match &args.prop {
+        Some(raw) => {
+            let (key, value) = raw.split_once('=').context("--prop takes KEY=VALUE")?;
+            Some(PropMatch { key: key.to_owned(), value: value.to_owned() })
+        }
+        None => None,
+    };
+    let request = DeletionRequest {
+        all: args.all,
+        from: args.from,
+        to: args.to,
+        order_id: args.order_id,
+        prop,
+        reference: args.reference,
+    };
+    let outcome = match open_target(settings, &args.store).await? {
+        Target::Store(store) => deletion::run(&direct_state(settings, store), OPERATOR, &site, &request).await?,
+        Target::Server(client) => client.delete(&site, &request).await?,
+    };
+    let report = &outcome.report;
+    let mut how = Vec::new();
+    if !report.dropped_months.is_empty() {
+        let months: Vec<String> = report.dropped_months.iter().map(u32::to_string).collect();
+        how.push(format!("partitions of {} dropped", months.join(", ")));
+    }
+    if report.mutated {
+        how.push("the other rows deleted by a mutation".to_owned());
+    }
+    let how = if how.is_empty() { String::new() } else { format!(" ({})", how.join("; ")) };
+    println!("deleted {} event(s) of {site}{how}", report.deleted_events);
+    Ok(())
+}
+
+/// `larder retention apply`: retention now, as the daily run does it; audited as the operator.
+async fn retention_command(settings: &mut Settings, site: Option<&str>, store: &StoreArgs) -> anyhow::Result<()> {
+    let only = site.map(parse_domain).transpose()?;
+    let run = match open_target(settings, store).await? {
+        Target::Store(store) => {
+            let state = direct_state(settings, store);
+            deletion::apply_retention(&state, OPERATOR, chrono::Utc::now(), only.as_ref()).await?
+        }
+        Target::Server(client) => client.apply_retention(only.as_ref()).await?,
+    };
+    let mut out = std::io::stdout().lock();
+    if run.sites.is_empty() {
+        writeln!(out, "no events stored{}", only.map(|s| format!(" for {s}")).unwrap_or_default())?;
+    }
+    for site in &run.sites {
+        let report = &site.report;
+        writeln!(
+            out,
+            "{}: keeps {} days (events before {}): deleted {} event(s), {} month partition(s) dropped",
+            site.site,
+            site.retention_days,
+            site.cutoff.format("%Y-%m-%d"),
+            report.deleted_events,
+            report.dropped_months.len()
+        )?;
+    }
+    if let Some(login) = &run.login_records {
+        writeln!(
+            out,
+            "login records: {} expired session row(s) deleted, {} month(s) of login attempts dropped",
+            login.deleted_sessions,
+            login.dropped_attempt_months.len()
+        )?;
+    }
+    Ok(())
 }
 
 /// `larder sql`: the analysts' SQL path (validator, scope view, read-only session, limits),
@@ -637,6 +746,23 @@ impl LocalClient {
         }
         self.send(self.http.delete(self.url(&format!("/api/local/tokens/{id}")))).await?;
         Ok(())
+    }
+
+    async fn datamap(&self) -> anyhow::Result<larder_store::datamap::DataMap> {
+        Ok(self.send(self.http.get(self.url("/api/local/datamap"))).await?.json().await?)
+    }
+
+    async fn delete(&self, site: &SiteDomain, request: &DeletionRequest) -> anyhow::Result<DeletionOutcome> {
+        let url = self.url(&format!("/api/local/sites/{site}/deletions"));
+        Ok(self.send(self.http.post(url).json(request)).await?.json().await?)
+    }
+
+    async fn apply_retention(
+        &self,
+        only: Option<&SiteDomain>,
+    ) -> anyhow::Result<larder_store::retention::RetentionRun> {
+        let body = serde_json::json!({ "site": only.map(SiteDomain::as_str) });
+        Ok(self.send(self.http.post(self.url("/api/local/retention")).json(&body)).await?.json().await?)
     }
 
     async fn migrate(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {

@@ -28,11 +28,24 @@ pub struct Settings {
 pub struct HttpSettings {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
+    /// The built dashboard (`index.html`, `assets/`) served at `/`. Empty: dashboard/dist.
+    pub dashboard_dir: PathBuf,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), dashboard_dir: PathBuf::new() }
+    }
+}
+
+impl HttpSettings {
+    /// The directory of the built dashboard: the configured one, else where `make` builds it.
+    pub fn dashboard_dir_path(&self) -> PathBuf {
+        if self.dashboard_dir.as_os_str().is_empty() {
+            installed_file("dashboard/dist")
+        } else {
+            self.dashboard_dir.clone()
+        }
     }
 }
 
@@ -191,11 +204,13 @@ pub struct PrivacySettings {
     pub honour_privacy_signals: bool,
     /// How long new sites keep events.
     pub retention_days: u32,
+    /// The hour (UTC, 0 to 23) at which `larder serve` applies every site's retention each day.
+    pub retention_hour_utc: u32,
 }
 
 impl Default for PrivacySettings {
     fn default() -> Self {
-        Self { honour_privacy_signals: true, retention_days: 730 }
+        Self { honour_privacy_signals: true, retention_days: 730, retention_hour_utc: 3 }
     }
 }
 
@@ -434,6 +449,12 @@ impl Settings {
         }
         if self.privacy.retention_days == 0 {
             out.push("privacy.retention_days: must be at least 1".into());
+        }
+        if self.privacy.retention_hour_utc > 23 {
+            out.push(format!(
+                "privacy.retention_hour_utc: {} is not an hour (0 to 23)",
+                self.privacy.retention_hour_utc
+            ));
         }
         let auth = &self.auth;
         for (name, value, range) in [

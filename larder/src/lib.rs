@@ -6,5 +6,6 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 mod health;
+pub mod housekeeping;
 pub mod serve;
 pub mod telemetry;

@@ -1,6 +1,6 @@
-//! `larder serve` (and `larder collector`): the store, the collector, the API and — as they land
-//! — the dashboard, in one process. A library function over a bound listener and a shutdown
-//! signal, so tests start it on port 0 and stop it when they like.
+//! `larder serve` (and `larder collector`, `larder api`): the store, the collector, the API and
+//! the dashboard, in one process (or the collector or the API alone). A library function over a
+//! bound listener and a shutdown signal, so tests start it on port 0 and stop it when they like.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -11,8 +11,10 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use larder_collector::Collector;
 use larder_collector::clock::SystemClock;
+use larder_dashboard_api::auth::manage::{self, NewUser};
+use larder_dashboard_api::auth::{Email, PasswordCost, Role};
 use larder_dashboard_api::local::ControlFile;
-use larder_dashboard_api::{ApiState, LocalToken};
+use larder_dashboard_api::{ApiState, DashboardFiles, LocalToken};
 use larder_store::{EmbeddedStore, Store, StoreError};
 
 use crate::config::{Backend, Settings};
@@ -35,6 +37,9 @@ impl Roles {
 
 /// The site the demo storefront's pages name in their tag.
 pub const DEMO_SITE: &str = "demo.larder.test";
+
+/// The dashboard user `larder serve --demo` creates when there is none.
+pub const DEMO_USER: &str = "demo@larder.test";
 
 /// Opens the configured store directly.
 ///
@@ -134,11 +139,32 @@ pub async fn run(
             .with_context(|| format!("cannot write the control file in {}", dir.display()))?;
     }
 
+    let dashboard = DashboardFiles::new(settings.http.dashboard_dir_path());
     let api = roles.api.then(|| {
         ApiState::new(Arc::clone(&store), Some(local_token))
             .with_auth(settings.auth_config(addr.ip()))
             .with_site_defaults(settings.site_defaults())
+            .with_dashboard(dashboard.clone())
     });
+    let login_hint = match &api {
+        Some(api) => {
+            if dashboard.is_built() {
+                tracing::info!(dir = %dashboard.dir().display(), "serving the dashboard at /");
+            } else {
+                tracing::warn!(
+                    dir = %dashboard.dir().display(),
+                    "the dashboard is not built: / says how to build it (make run, or npm run build in dashboard/)"
+                );
+            }
+            Some(login_hint(api, &settings, roles.demo.is_some(), dashboard.is_built()).await?)
+        }
+        None => None,
+    };
+    // Retention runs daily in the process that serves the API, not in collectors (see
+    // `crate::housekeeping` for why).
+    let retention = api
+        .clone()
+        .map(|api| tokio::spawn(crate::housekeeping::daily_retention(api, settings.privacy.retention_hour_utc)));
     let health = crate::health::Health {
         store: Arc::clone(&store),
         spool: collector.as_ref().map(|c| (c.state().spool.clone(), c.state().config.spool_max_bytes)),
@@ -179,6 +205,9 @@ pub async fn run(
     let handle = server.handle();
     tracing::info!(%url, collector = roles.collector, api = roles.api, "listening");
     println!("Larder is running at {url}/");
+    if let Some(hint) = login_hint {
+        println!("Dashboard: {url}/ {hint}");
+    }
     if roles.demo.is_some() {
         println!("Demo storefront: {url}/demo/ (site {DEMO_SITE})");
     }
@@ -188,6 +217,9 @@ pub async fn run(
         handle.stop(true).await;
     };
     let (served, ()) = tokio::join!(server, stop);
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     if let Some(collector) = collector {
         collector.shutdown().await;
     }
@@ -197,6 +229,46 @@ pub async fn run(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How to log in to the dashboard, for the line printed at start. With `--demo` and no user yet,
+/// creates the demo owner with a generated password and tells it (this once); an install that
+/// is not a demo never gets a user, let alone a default password: the hint says how to create
+/// one.
+async fn login_hint(api: &ApiState, settings: &Settings, demo: bool, built: bool) -> anyhow::Result<String> {
+    let data = settings.store.data_dir.display();
+    if !built {
+        return Ok("(not built: run `make run`, or `npm ci && npm run build` in dashboard/)".into());
+    }
+    let users = manage::list_users(api).await?;
+    if demo && users.is_empty() {
+        let email = Email::parse(DEMO_USER).map_err(|why| anyhow::anyhow!("{DEMO_USER}: {why}"))?;
+        let site = larder_core::SiteDomain::parse(DEMO_SITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let new = NewUser { email, password: None, grant: Some((site, Role::Owner)), instance_admin: true };
+        // Security: the generated password is 20 random symbols (~116 bits); key stretching
+        // protects guessable passwords and adds nothing here, so the demo owner's hash is cheap
+        // to compute (tests start many demo servers). Passwords people choose later get the
+        // configured cost.
+        let mut auth = api.auth.config.clone();
+        auth.password_cost = PasswordCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let cheap = api.clone().with_auth(auth);
+        let added = manage::add_user(&cheap, "larder serve --demo", new).await?;
+        let password = added.generated_password.unwrap_or_default();
+        return Ok(format!("— log in as {DEMO_USER} with the password {password} (generated now, shown once)"));
+    }
+    if users.iter().any(|u| u.email == DEMO_USER) && demo {
+        return Ok(format!(
+            "— log in as {DEMO_USER} (its password was shown at the first start; a new one: \
+             `larder users reset-password {DEMO_USER} --data {data}`)"
+        ));
+    }
+    if users.is_empty() {
+        return Ok(format!(
+            "— no dashboard user yet; create the first one with `larder users add you@example.com --admin \
+             --data {data}` (an administrator, who then adds the shop in the dashboard)"
+        ));
+    }
+    Ok("— log in with a dashboard user (`larder users list` shows them)".into())
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -4,13 +4,16 @@
 use actix_web::{HttpResponse, web};
 use larder_store::auth as stored;
 
+use super::Endpoint;
 use super::sites::parse_site;
 use crate::auth::{Caller, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites/{site}/audit").route(web::get().to(site_log)))
-        .service(web::resource("/api/v1/audit").route(web::get().to(full_log)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/sites/{site}/audit", |r| r.to(site_log)),
+        Endpoint::get("/api/v1/audit", |r| r.to(full_log)),
+    ]
 }
 
 const DEFAULT_LIMIT: u64 = 100;

@@ -1,5 +1,9 @@
 //! `/api/v1/login`, `/api/v1/logout`, `/api/v1/me`: dashboard sessions.
 //!
+//! `GET /api/v1/login` (no credentials needed) answers the login policy — how many failures lock
+//! an account or a source out, within which window, for how long, and the shortest password —
+//! so that the login page can state it. It says nothing about any account.
+//!
 //! A login answers the same `401 invalid_credentials` for an unknown account, a wrong password
 //! and a lock-out, and takes the same time for each (an unknown account is checked against a
 //! dummy hash; a locked-out attempt is still verified).
@@ -7,15 +11,30 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use larder_store::auth::{self as stored, LoginSession};
 
+use super::Endpoint;
 use crate::auth::manage::{self, SiteRole};
 use crate::auth::{Caller, Email, PasswordCost, Role, lockout, password, session};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/login").route(web::post().to(login)))
-        .service(web::resource("/api/v1/logout").route(web::post().to(logout)))
-        .service(web::resource("/api/v1/me").route(web::get().to(me)))
-        .service(web::resource("/api/v1/me/password").route(web::put().to(change_password)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/api/v1/login", |r| r.to(login)),
+        Endpoint::get("/api/v1/login", |r| r.to(policy)),
+        Endpoint::post("/api/v1/logout", |r| r.to(logout)),
+        Endpoint::get("/api/v1/me", |r| r.to(me)),
+        Endpoint::put("/api/v1/me/password", |r| r.to(change_password)),
+    ]
+}
+
+/// `GET /api/v1/login`: the login policy, the same for everyone.
+async fn policy(state: web::Data<ApiState>) -> HttpResponse {
+    let config = &state.auth.config;
+    HttpResponse::Ok().json(serde_json::json!({
+        "max_failed_logins": config.max_failed_logins,
+        "failed_login_window_secs": config.failed_login_window.as_secs(),
+        "lockout_secs": config.lockout.as_secs(),
+        "min_password_chars": password::MIN_PASSWORD_CHARS,
+    }))
 }
 
 #[derive(serde::Deserialize)]

@@ -17,20 +17,22 @@ use larder_store::goals;
 use larder_store::stats::Scope;
 use serde::Serialize;
 
+use super::Endpoint;
 use super::goals::{RangeView, visit_dimension};
 use super::stats::{StatsParams, invalid, readable_site};
 use crate::auth::{Caller, Role, audit};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites/{site}/funnels/evaluate").route(web::post().to(evaluate)))
-        .service(web::resource("/api/v1/sites/{site}/funnels").route(web::get().to(list)).route(web::post().to(save)))
-        .service(
-            web::resource("/api/v1/sites/{site}/funnels/{id}")
-                .route(web::get().to(get))
-                .route(web::delete().to(remove)),
-        )
-        .service(web::resource("/api/v1/sites/{site}/funnels/{id}/result").route(web::get().to(result)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    // `evaluate` before `{id}`: the first path that matches takes the request.
+    vec![
+        Endpoint::post("/api/v1/sites/{site}/funnels/evaluate", |r| r.to(evaluate)),
+        Endpoint::get("/api/v1/sites/{site}/funnels", |r| r.to(list)),
+        Endpoint::post("/api/v1/sites/{site}/funnels", |r| r.to(save)),
+        Endpoint::get("/api/v1/sites/{site}/funnels/{id}", |r| r.to(get)),
+        Endpoint::delete("/api/v1/sites/{site}/funnels/{id}", |r| r.to(remove)),
+        Endpoint::get("/api/v1/sites/{site}/funnels/{id}/result", |r| r.to(result)),
+    ]
 }
 
 #[derive(Serialize)]

@@ -16,15 +16,20 @@ use larder_store::goals::{self, NewGoal};
 use larder_store::stats::{self as store_stats, Scope};
 use serde::{Deserialize, Serialize};
 
+use super::Endpoint;
 use super::stats::{StatsParams, invalid, readable_site};
 use crate::auth::{Caller, Role, audit};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites/{site}/goals").route(web::get().to(list)).route(web::post().to(create)))
-        .service(web::resource("/api/v1/sites/{site}/goals/conversions").route(web::get().to(conversions)))
-        .service(web::resource("/api/v1/sites/{site}/goals/{id}").route(web::delete().to(remove)))
-        .service(web::resource("/api/v1/sites/{site}/revenue").route(web::get().to(revenue)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    // `conversions` before `{id}`: the first path that matches takes the request.
+    vec![
+        Endpoint::get("/api/v1/sites/{site}/goals", |r| r.to(list)),
+        Endpoint::post("/api/v1/sites/{site}/goals", |r| r.to(create)),
+        Endpoint::get("/api/v1/sites/{site}/goals/conversions", |r| r.to(conversions)),
+        Endpoint::delete("/api/v1/sites/{site}/goals/{id}", |r| r.to(remove)),
+        Endpoint::get("/api/v1/sites/{site}/revenue", |r| r.to(revenue)),
+    ]
 }
 
 /// A date range as answers show it.

@@ -6,27 +6,30 @@ use larder_core::SiteDomain;
 use larder_store::analyst;
 use larder_store::{migrate, sites};
 
+use super::Endpoint;
 use crate::auth::manage::{self, NewToken, NewUser};
 use crate::auth::{Email, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/local")
-            .route("/sql", web::post().to(sql))
-            .route("/sites", web::get().to(list_sites))
-            .route("/sites", web::post().to(add_site))
-            .route("/sites/{domain}", web::delete().to(remove_site))
-            .route("/migrate", web::post().to(run_migrations))
-            .route("/users", web::get().to(list_users))
-            .route("/users", web::post().to(add_user))
-            .route("/users/{email}/sites/{site}", web::put().to(grant_role))
-            .route("/users/{email}/sites/{site}", web::delete().to(revoke_role))
-            .route("/users/{email}/password", web::post().to(reset_password))
-            .route("/tokens", web::get().to(list_tokens))
-            .route("/tokens", web::post().to(create_token))
-            .route("/tokens/{id}", web::delete().to(revoke_token)),
-    );
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/api/local/sql", |r| r.to(sql)),
+        Endpoint::get("/api/local/sites", |r| r.to(list_sites)),
+        Endpoint::post("/api/local/sites", |r| r.to(add_site)),
+        Endpoint::delete("/api/local/sites/{domain}", |r| r.to(remove_site)),
+        Endpoint::post("/api/local/migrate", |r| r.to(run_migrations)),
+        Endpoint::get("/api/local/users", |r| r.to(list_users)),
+        Endpoint::post("/api/local/users", |r| r.to(add_user)),
+        Endpoint::put("/api/local/users/{email}/sites/{site}", |r| r.to(grant_role)),
+        Endpoint::delete("/api/local/users/{email}/sites/{site}", |r| r.to(revoke_role)),
+        Endpoint::post("/api/local/users/{email}/password", |r| r.to(reset_password)),
+        Endpoint::get("/api/local/tokens", |r| r.to(list_tokens)),
+        Endpoint::post("/api/local/tokens", |r| r.to(create_token)),
+        Endpoint::delete("/api/local/tokens/{id}", |r| r.to(revoke_token)),
+        Endpoint::post("/api/local/sites/{domain}/deletions", |r| r.to(delete_events)),
+        Endpoint::post("/api/local/retention", |r| r.to(apply_retention)),
+        Endpoint::get("/api/local/datamap", |r| r.to(data_map)),
+    ]
 }
 
 /// Proof that the request carries the local channel's token.
@@ -141,9 +144,14 @@ async fn add_site(
     body: web::Json<AddSite>,
 ) -> Result<HttpResponse, ApiError> {
     let domain = parse_site(&body.domain)?;
-    let site = sites::Site::new(domain, chrono::Utc::now());
-    let outcome = sites::add(state.store.as_ref(), &site).await?;
-    let created = outcome == sites::AddOutcome::Created;
+    // The configured defaults (`[privacy]`), as `larder sites add` gives them without a server.
+    let mut site = sites::Site::new(domain, state.auth.now());
+    site.retention_days = state.site_defaults.retention_days;
+    site.honour_privacy_signals = state.site_defaults.honour_privacy_signals;
+    let store = state.store.as_ref();
+    let created = sites::add(store, &site).await? == sites::AddOutcome::Created;
+    // A site registered already is left as it is: the answer shows its settings.
+    let site = if created { site } else { sites::get(store, &site.domain).await?.unwrap_or(site) };
     let status = if created { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
     Ok(HttpResponse::build(status).json(serde_json::json!({ "created": created, "site": SiteView::from(&site) })))
 }
@@ -287,4 +295,39 @@ async fn revoke_token(
 ) -> Result<HttpResponse, ApiError> {
     manage::revoke_token(&state, manage::OPERATOR, &path).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// Data protection, for `larder delete`, `larder retention apply` and `larder datamap`.
+
+/// `larder delete`: as `POST /api/v1/sites/{site}/deletions`, audited as the operator.
+async fn delete_events(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<crate::deletion::DeletionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let site = parse_site(&path)?;
+    Ok(HttpResponse::Ok().json(crate::deletion::run(&state, manage::OPERATOR, &site, &body).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionBody {
+    site: Option<String>,
+}
+
+/// `larder retention apply`: every site's retention now (or one site's), as the daily run does.
+async fn apply_retention(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    body: web::Json<RetentionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let only = body.site.as_deref().map(parse_site).transpose()?;
+    let run = crate::deletion::apply_retention(&state, manage::OPERATOR, state.auth.now(), only.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+/// `larder datamap`: the data map of the store this server holds.
+async fn data_map(_: LocalOperator, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(larder_store::datamap::build(state.store.as_ref()).await?))
 }

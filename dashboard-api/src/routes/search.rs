@@ -10,13 +10,14 @@ use larder_store::search::{self, SearchOptions, SearchReport, SearchSection};
 use larder_store::stats::Scope;
 use serde::Serialize;
 
+use super::Endpoint;
 use super::goals::{RangeView, limit};
 use super::stats::{StatsParams, readable_site};
 use crate::auth::{Caller, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites/{site}/search").route(web::get().to(report)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::get("/api/v1/sites/{site}/search", |r| r.to(report))]
 }
 
 /// The `sections` parameter: names separated by commas, each known.

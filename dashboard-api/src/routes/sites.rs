@@ -6,16 +6,18 @@ use larder_core::SiteDomain;
 use larder_store::auth as stored;
 use larder_store::sites::{self, Site};
 
+use super::Endpoint;
 use crate::auth::{Caller, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites").route(web::get().to(list)).route(web::post().to(create))).service(
-        web::resource("/api/v1/sites/{site}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(remove)),
-    );
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/sites", |r| r.to(list)),
+        Endpoint::post("/api/v1/sites", |r| r.to(create)),
+        Endpoint::get("/api/v1/sites/{site}", |r| r.to(get)),
+        Endpoint::patch("/api/v1/sites/{site}", |r| r.to(update)),
+        Endpoint::delete("/api/v1/sites/{site}", |r| r.to(remove)),
+    ]
 }
 
 /// Parses a site named in a path or body.

@@ -29,11 +29,12 @@ use actix_web::{HttpResponse, web};
 use larder_core::SiteDomain;
 use larder_store::analyst::{self, AnalystError, ExportFormat, Limits, Output, Scope};
 
+use super::Endpoint;
 use crate::auth::{Caller, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/sql", web::post().to(export));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::post("/api/v1/sql", |r| r.to(export))]
 }
 
 #[derive(serde::Deserialize)]

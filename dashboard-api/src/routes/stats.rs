@@ -4,6 +4,12 @@
 //! Common query parameters: `period` (`today`, `yesterday`, `7d`, `30d` (default), `month`,
 //! `last_month`, `12mo`, `custom` with `from`/`to`), repeated `filter` (see
 //! `larder_core::query`), `compare=previous` for the previous period of the same length.
+//!
+//! The overview answers purchase revenue per currency beside the headline numbers (and, with
+//! `compare=previous`, the previous period's). The time series takes `interval` (`hour`, `day`,
+//! `week`, `month`; by default from the range's length) and `include=revenue`, which adds each
+//! bucket's purchase revenue per currency to its point — per day at the finest, so not with
+//! `interval=hour`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use larder_core::SiteDomain;
@@ -12,16 +18,17 @@ use larder_store::sites::{self, Site};
 use larder_store::stats::{self, Scope};
 use serde::Serialize;
 
+use super::Endpoint;
 use crate::auth::{Caller, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    // Resources, not a scope: a scope on `/api/v1/sites/{site}` would answer 404 for the other
-    // families' routes under the same prefix.
-    cfg.service(web::resource("/api/v1/sites/{site}/overview").route(web::get().to(overview)))
-        .service(web::resource("/api/v1/sites/{site}/timeseries").route(web::get().to(timeseries)))
-        .service(web::resource("/api/v1/sites/{site}/breakdown/{dimension}").route(web::get().to(breakdown)))
-        .service(web::resource("/api/v1/sites/{site}/realtime").route(web::get().to(realtime)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/sites/{site}/overview", |r| r.to(overview)),
+        Endpoint::get("/api/v1/sites/{site}/timeseries", |r| r.to(timeseries)),
+        Endpoint::get("/api/v1/sites/{site}/breakdown/{dimension}", |r| r.to(breakdown)),
+        Endpoint::get("/api/v1/sites/{site}/realtime", |r| r.to(realtime)),
+    ]
 }
 
 /// The query string of a stats request, parsed and checked.
@@ -133,6 +140,7 @@ struct OverviewAnswer {
 struct PreviousOverview {
     range: RangeView,
     values: stats::Overview,
+    revenue: Vec<stats::Revenue>,
     /// Percent change per metric.
     change: std::collections::BTreeMap<&'static str, Option<f64>>,
 }
@@ -152,6 +160,7 @@ async fn overview(
     let previous = if params.compare {
         let before = range.previous();
         let values = stats::overview(state.store.as_ref(), &scope.with_range(before)).await?;
+        let revenue = stats::revenue(state.store.as_ref(), &scope.with_range(before)).await?;
         let change = [
             ("visitors", change(current.visitors as f64, values.visitors as f64)),
             ("visits", change(current.visits as f64, values.visits as f64)),
@@ -162,7 +171,7 @@ async fn overview(
         ]
         .into_iter()
         .collect();
-        Some(PreviousOverview { range: before.into(), values, change })
+        Some(PreviousOverview { range: before.into(), values, revenue, change })
     } else {
         None
     };
@@ -179,9 +188,80 @@ async fn overview(
 struct SeriesAnswer {
     interval: &'static str,
     range: RangeView,
-    points: Vec<stats::Point>,
+    points: Vec<PointView>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    previous: Option<Vec<stats::Point>>,
+    previous: Option<Vec<PointView>>,
+}
+
+/// A point of a series and, with `include=revenue`, its purchase revenue per currency.
+#[derive(Serialize)]
+struct PointView {
+    #[serde(flatten)]
+    point: stats::Point,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revenue: Option<Vec<stats::Revenue>>,
+}
+
+/// What `include` may name.
+fn includes_revenue(params: &StatsParams) -> Result<bool, ApiError> {
+    let mut revenue = false;
+    for (_, value) in params.extra.iter().filter(|(k, _)| k == "include") {
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "revenue" => revenue = true,
+                _ => {
+                    return Err(ApiError::Invalid { message: format!("cannot include {name:?}"), field: "include" });
+                }
+            }
+        }
+    }
+    Ok(revenue)
+}
+
+/// The days a bucket of `interval` starting on `start` covers within `range`.
+fn bucket_range(start: chrono::NaiveDate, interval: Interval, range: DateRange) -> DateRange {
+    let end = match interval {
+        Interval::Hour | Interval::Day => start,
+        Interval::Week => start + chrono::Duration::days(6),
+        Interval::Month => {
+            start.checked_add_months(chrono::Months::new(1)).map_or(start, |next| next - chrono::Duration::days(1))
+        }
+    };
+    DateRange { from: start.max(range.from), to: end.min(range.to) }
+}
+
+/// The points of the previous period of the same length.
+async fn points_of_previous(
+    state: &ApiState,
+    scope: &Scope<'_>,
+    interval: Interval,
+    with_revenue: bool,
+) -> Result<Vec<PointView>, ApiError> {
+    points(state, &scope.with_range(scope.range.previous()), interval, with_revenue).await
+}
+
+/// The points of a series, each with its bucket's revenue when `with_revenue`. Revenue is
+/// read bucket by bucket, concurrently (the store's read connections bound how many at once).
+async fn points(
+    state: &ApiState,
+    scope: &Scope<'_>,
+    interval: Interval,
+    with_revenue: bool,
+) -> Result<Vec<PointView>, ApiError> {
+    let points = stats::timeseries(state.store.as_ref(), scope, interval).await?;
+    if !with_revenue {
+        return Ok(points.into_iter().map(|point| PointView { point, revenue: None }).collect());
+    }
+    let revenues = futures_util::future::try_join_all(points.iter().map(|point| {
+        let start = chrono::NaiveDate::parse_from_str(&point.bucket, "%Y-%m-%d");
+        async move {
+            let start = start.map_err(|e| ApiError::Unexpected(Box::new(e)))?;
+            let bucket = scope.with_range(bucket_range(start, interval, scope.range));
+            Ok::<_, ApiError>(stats::revenue(state.store.as_ref(), &bucket).await?)
+        }
+    }))
+    .await?;
+    Ok(points.into_iter().zip(revenues).map(|(point, revenue)| PointView { point, revenue: Some(revenue) }).collect())
 }
 
 async fn timeseries(
@@ -190,7 +270,8 @@ async fn timeseries(
     state: web::Data<ApiState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = StatsParams::parse(req.query_string(), &[])?;
+    let params = StatsParams::parse(req.query_string(), &["include"])?;
+    let with_revenue = includes_revenue(&params)?;
     let site = readable_site(&state, &caller, &path, Role::Viewer).await?;
     let range = params.range(&state, &site).await?;
     let interval = match &params.interval {
@@ -200,13 +281,16 @@ async fn timeseries(
     if interval == Interval::Hour && range.days() > 31 {
         return Err(ApiError::Invalid { message: "hourly series cover at most 31 days".into(), field: "interval" });
     }
+    if interval == Interval::Hour && with_revenue {
+        return Err(ApiError::Invalid {
+            message: "revenue is counted per day at the finest: use interval=day".into(),
+            field: "interval",
+        });
+    }
     let scope = Scope { site: &site.domain, timezone: &site.timezone, range, filters: &params.filters };
-    let points = stats::timeseries(state.store.as_ref(), &scope, interval).await?;
-    let previous = if params.compare {
-        Some(stats::timeseries(state.store.as_ref(), &scope.with_range(range.previous()), interval).await?)
-    } else {
-        None
-    };
+    let points = points(&state, &scope, interval, with_revenue).await?;
+    let previous =
+        if params.compare { Some(points_of_previous(&state, &scope, interval, with_revenue).await?) } else { None };
     let interval = match interval {
         Interval::Hour => "hour",
         Interval::Day => "day",
@@ -238,14 +322,14 @@ async fn breakdown(
     let dimension = Dimension::parse(&dimension_raw).map_err(invalid)?;
     let range = params.range(&state, &site).await?;
     let scope = Scope { site: &site.domain, timezone: &site.timezone, range, filters: &params.filters };
-    let limit = params.limit.unwrap_or(10);
-    if limit > stats::MAX_BREAKDOWN_ROWS {
-        return Err(ApiError::Invalid {
-            message: format!("limit is at most {}", stats::MAX_BREAKDOWN_ROWS),
-            field: "limit",
-        });
-    }
-    let result = stats::breakdown(state.store.as_ref(), &scope, &dimension, limit, params.page.unwrap_or(1)).await?;
+    // 1 to 1000 as everywhere (the store would read 0 as 1).
+    let limit = super::goals::limit(&params, 10)?;
+    let page = match params.page {
+        None => 1,
+        Some(0) => return Err(ApiError::Invalid { message: "page counts from 1".into(), field: "page" }),
+        Some(page) => page,
+    };
+    let result = stats::breakdown(state.store.as_ref(), &scope, &dimension, limit, page).await?;
     let previous_visitors = if params.compare && !result.rows.is_empty() {
         let before = stats::breakdown(
             state.store.as_ref(),
@@ -303,6 +387,30 @@ mod tests {
         }
         let funnel = StatsParams::parse("funnel=abc", &["funnel"]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(funnel.extra, vec![("funnel".to_owned(), "abc".to_owned())]);
+    }
+
+    #[test]
+    fn buckets_cover_their_days_within_the_range() {
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default();
+        let range = DateRange { from: day("2026-10-28"), to: day("2026-11-24") };
+        for (start, interval, from, to) in [
+            ("2026-11-03", Interval::Day, "2026-11-03", "2026-11-03"),
+            ("2026-11-02", Interval::Week, "2026-11-02", "2026-11-08"),
+            ("2026-10-26", Interval::Week, "2026-10-28", "2026-11-01"),
+            ("2026-10-01", Interval::Month, "2026-10-28", "2026-10-31"),
+            ("2026-11-01", Interval::Month, "2026-11-01", "2026-11-24"),
+        ] {
+            let got = bucket_range(day(start), interval, range);
+            assert_eq!((got.from, got.to), (day(from), day(to)), "{start} {interval:?}");
+        }
+    }
+
+    #[test]
+    fn include_names_only_revenue() {
+        let parse = |raw: &str| StatsParams::parse(raw, &["include"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(includes_revenue(&parse("include=revenue")).unwrap_or(false));
+        assert!(!includes_revenue(&parse("")).unwrap_or(true));
+        assert!(includes_revenue(&parse("include=sessions")).is_err());
     }
 
     #[test]

@@ -7,14 +7,18 @@
 use actix_web::{HttpResponse, web};
 use larder_core::SiteDomain;
 
+use super::Endpoint;
 use super::sites::parse_site;
 use crate::auth::manage::{self, NewToken, TokenView};
 use crate::auth::{Caller, Email, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/tokens").route(web::get().to(list)).route(web::post().to(create)))
-        .service(web::resource("/api/v1/tokens/{id}").route(web::delete().to(revoke)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/tokens", |r| r.to(list)),
+        Endpoint::post("/api/v1/tokens", |r| r.to(create)),
+        Endpoint::delete("/api/v1/tokens/{id}", |r| r.to(revoke)),
+    ]
 }
 
 /// Whether `caller` may see and revoke `token`.

@@ -3,18 +3,19 @@
 use actix_web::{HttpResponse, web};
 use larder_store::auth as stored;
 
+use super::Endpoint;
 use super::sites::parse_site;
 use crate::auth::manage::{self, NewUser};
 use crate::auth::{Caller, Email, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites/{site}/users").route(web::get().to(list)).route(web::post().to(add)))
-        .service(
-            web::resource("/api/v1/sites/{site}/users/{email}")
-                .route(web::put().to(grant))
-                .route(web::delete().to(revoke)),
-        );
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/sites/{site}/users", |r| r.to(list)),
+        Endpoint::post("/api/v1/sites/{site}/users", |r| r.to(add)),
+        Endpoint::put("/api/v1/sites/{site}/users/{email}", |r| r.to(grant)),
+        Endpoint::delete("/api/v1/sites/{site}/users/{email}", |r| r.to(revoke)),
+    ]
 }
 
 fn parse_email(raw: &str) -> Result<Email, ApiError> {

@@ -10,14 +10,15 @@ use larder_store::stats::Scope;
 use larder_store::ux::{self, UxReport, UxSection};
 use serde::Serialize;
 
+use super::Endpoint;
 use super::goals::{RangeView, limit};
 use super::search::{extra, sections};
 use super::stats::{StatsParams, readable_site};
 use crate::auth::{Caller, Role};
 use crate::{ApiError, ApiState};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/sites/{site}/ux").route(web::get().to(report)));
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::get("/api/v1/sites/{site}/ux", |r| r.to(report))]
 }
 
 #[derive(Serialize)]

@@ -136,6 +136,12 @@ impl TestApp {
     pub async fn start_with(store: Arc<dyn Store>, config: AuthConfig, local_secret: Option<&str>) -> Self {
         let state = ApiState::new(Arc::clone(&store), local_secret.map(larder_dashboard_api::LocalToken::from_secret))
             .with_auth(config);
+        Self::start_state(state).await
+    }
+
+    /// Serves `state` (its store, access control, dashboard files) as it is.
+    pub async fn start_state(state: ApiState) -> Self {
+        let store = Arc::clone(&state.store);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let app_state = state.clone();

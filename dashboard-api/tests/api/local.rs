@@ -1,12 +1,14 @@
-//! The local control channel's user and token endpoints, which `larder users …` and
-//! `larder tokens …` use while `larder serve` holds the data directory.
+//! The local control channel's site, user and token endpoints, which `larder sites …`,
+//! `larder users …` and `larder tokens …` use while `larder serve` holds the data directory.
 
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Cred, SITE, TestApp, code, store, test_dir};
+use larder_dashboard_api::{ApiState, LocalToken, SiteDefaults};
+
+use crate::helpers::{Backend, Cred, SITE, TestApp, auth_config, code, store, test_dir};
 
 #[tokio::test]
 async fn the_local_channel_manages_users_and_tokens() {
@@ -87,5 +89,35 @@ async fn the_local_channel_manages_users_and_tokens() {
     let new_password = reset["password"].as_str().expect("generated");
     assert_eq!(app.get("/api/v1/me", &bob).await.0, 401, "a reset ends the sessions");
     assert_eq!(app.login_response("bob@shop.example", new_password).await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_local_channel_registers_sites_with_the_configured_defaults() {
+    let dir = test_dir();
+    let store = store(Backend::Embedded, &dir, "local_sites").await;
+    let defaults = SiteDefaults { retention_days: 90, honour_privacy_signals: false };
+    let state = ApiState::new(store, Some(LocalToken::from_secret("local-secret")))
+        .with_auth(auth_config(Arc::default()))
+        .with_site_defaults(defaults);
+    let app = TestApp::start_state(state).await;
+    let operator = Cred::Token("local-secret".into());
+
+    let (status, added) =
+        app.call(Method::POST, "/api/local/sites", &operator, Some(json!({ "domain": "tea.example" }))).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(
+        (added["site"]["retention_days"].clone(), added["site"]["honour_privacy_signals"].clone()),
+        (json!(90), json!(false)),
+        "as configured in [privacy], like `larder sites add` without a server: {added}"
+    );
+    let (_, listed) = app.get("/api/local/sites", &operator).await;
+    let stored = listed.as_array().and_then(|l| l.iter().find(|s| s["domain"] == "tea.example")).cloned();
+    assert_eq!(stored.map(|s| s["retention_days"].clone()), Some(json!(90)), "stored so: {listed}");
+
+    // Registered already: left as it is, and the answer shows what is stored.
+    let (status, again) = app.call(Method::POST, "/api/local/sites", &operator, Some(json!({ "domain": SITE }))).await;
+    assert_eq!((status, again["created"].clone()), (200, json!(false)), "{again}");
+    assert_eq!(again["site"]["retention_days"], 730, "the stored site's settings, not the defaults: {again}");
     app.stop().await;
 }

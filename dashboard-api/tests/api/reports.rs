@@ -16,7 +16,7 @@ use crate::helpers::{BOTH, Cred, SITE, TestApp, code, store, test_dir};
 
 const DAY: &str = "period=custom&from=2026-11-20&to=2026-11-20";
 
-fn event(n: u64, visitor: u64, time: &str, name: &str, path: &str, source: &str) -> Event {
+pub(crate) fn event(n: u64, visitor: u64, time: &str, name: &str, path: &str, source: &str) -> Event {
     let timestamp = DateTime::parse_from_rfc3339(&format!("2026-11-20T{time}Z")).expect("time").with_timezone(&Utc);
     Event {
         id: EventId::from_uuid(uuid::Uuid::from_u64_pair(timestamp.timestamp() as u64, n)),

@@ -120,3 +120,31 @@ async fn tokens_expire() {
     assert_eq!(listed[0]["expired"], true, "listed as expired: {listed}");
     app.stop().await;
 }
+
+/// Besides its own user, an admin or owner of a site a token names sees and may revoke it; for
+/// anyone else it does not exist.
+#[tokio::test]
+async fn admins_of_a_tokens_site_may_revoke_it_and_others_cannot_see_it() {
+    let dir = test_dir();
+    let store = store(Backend::Embedded, &dir, "token_managers").await;
+    let app = TestApp::start(store, Arc::default()).await;
+    for role in Role::ALL {
+        app.user(&format!("{role}@shop.example"), Some((SITE, role))).await;
+    }
+    app.user("holder@shop.example", Some((SITE, Role::Viewer))).await;
+    for role in Role::ALL {
+        let (id, _) = app.token("holder@shop.example", &[SITE], Role::Viewer, None).await;
+        let caller = app.session(&format!("{role}@shop.example")).await;
+        let (_, listed) = app.get("/api/v1/tokens", &caller).await;
+        let sees = listed.as_array().is_some_and(|l| l.iter().any(|t| t["id"] == id.as_str()));
+        let (status, body) = app.call(Method::DELETE, &format!("/api/v1/tokens/{id}"), &caller, None).await;
+        if role >= Role::Admin {
+            assert!(sees, "{role} lists the token");
+            assert_eq!(status, 204, "{role} revokes it: {body}");
+        } else {
+            assert!(!sees, "{role} does not list it: {listed}");
+            assert_eq!((status, code(&body)), (404, "not_found"), "{role} cannot revoke it");
+        }
+    }
+    app.stop().await;
+}

@@ -27,7 +27,8 @@ pub fn run(args: &[&str]) -> Output {
     larder().args(args).output().expect("run larder")
 }
 
-/// A running `larder serve`, stopped with SIGTERM when dropped.
+/// A running `larder serve` (or `larder collector`, `larder api`), stopped with SIGTERM when
+/// dropped.
 pub struct Serve {
     pub child: Child,
     pub url: String,
@@ -40,14 +41,20 @@ impl Serve {
 
     pub fn start_with_env(data: &Path, env: &[(&str, &str)]) -> Self {
         let mut command = larder();
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        Self::spawn(command, env)
+    }
+
+    /// Starts `larder ROLE --listen 127.0.0.1:0` (`collector`, `api`) with `env`.
+    pub fn start_role(role: &str, env: &[(&str, &str)]) -> Self {
+        let mut command = larder();
+        command.args([role, "--listen", "127.0.0.1:0"]);
+        Self::spawn(command, env)
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Self {
         command.envs(env.iter().copied());
-        let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn larder serve");
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn larder");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -57,7 +64,7 @@ impl Serve {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(60)).expect("larder serve printed its URL within 60 s");
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("larder printed its URL within 60 s");
         Self { child, url }
     }
 

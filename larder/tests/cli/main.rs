@@ -1,5 +1,9 @@
-//! Tests of the `larder` binary as a user runs it: real processes, a real embedded store.
+//! Tests of the `larder` binary as a user runs it: real processes, a real embedded store (and a
+//! real ClickHouse server for the split `larder collector` / `larder api`).
 
+mod dashboard;
+mod data_protection;
 mod helpers;
 mod kill;
 mod serve;
+mod split;

@@ -3,6 +3,8 @@
 //! and a real `clickhouse-server` started by `make test` (a fresh database per test).
 
 mod analyst;
+mod datamap;
+mod deletion;
 mod funnels;
 mod goals;
 mod helpers;
