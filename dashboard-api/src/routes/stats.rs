@@ -218,18 +218,6 @@ fn includes_revenue(params: &StatsParams) -> Result<bool, ApiError> {
     Ok(revenue)
 }
 
-/// The days a bucket of `interval` starting on `start` covers within `range`.
-fn bucket_range(start: chrono::NaiveDate, interval: Interval, range: DateRange) -> DateRange {
-    let end = match interval {
-        Interval::Hour | Interval::Day => start,
-        Interval::Week => start + chrono::Duration::days(6),
-        Interval::Month => {
-            start.checked_add_months(chrono::Months::new(1)).map_or(start, |next| next - chrono::Duration::days(1))
-        }
-    };
-    DateRange { from: start.max(range.from), to: end.min(range.to) }
-}
-
 /// The points of the previous period of the same length.
 async fn points_of_previous(
     state: &ApiState,
@@ -240,8 +228,8 @@ async fn points_of_previous(
     points(state, &scope.with_range(scope.range.previous()), interval, with_revenue).await
 }
 
-/// The points of a series, each with its bucket's revenue when `with_revenue`. Revenue is
-/// read bucket by bucket, concurrently (the store's read connections bound how many at once).
+/// The points of a series, each with its bucket's revenue when `with_revenue` (one grouped
+/// query for every bucket).
 async fn points(
     state: &ApiState,
     scope: &Scope<'_>,
@@ -252,16 +240,15 @@ async fn points(
     if !with_revenue {
         return Ok(points.into_iter().map(|point| PointView { point, revenue: None }).collect());
     }
-    let revenues = futures_util::future::try_join_all(points.iter().map(|point| {
-        let start = chrono::NaiveDate::parse_from_str(&point.bucket, "%Y-%m-%d");
-        async move {
-            let start = start.map_err(|e| ApiError::Unexpected(Box::new(e)))?;
-            let bucket = scope.with_range(bucket_range(start, interval, scope.range));
-            Ok::<_, ApiError>(stats::revenue(state.store.as_ref(), &bucket).await?)
-        }
-    }))
-    .await?;
-    Ok(points.into_iter().zip(revenues).map(|(point, revenue)| PointView { point, revenue: Some(revenue) }).collect())
+    let mut revenue: std::collections::HashMap<String, Vec<stats::Revenue>> =
+        stats::revenue_by_bucket(state.store.as_ref(), scope, interval).await?.into_iter().collect();
+    Ok(points
+        .into_iter()
+        .map(|point| {
+            let bucket = revenue.remove(&point.bucket).unwrap_or_default();
+            PointView { point, revenue: Some(bucket) }
+        })
+        .collect())
 }
 
 async fn timeseries(
@@ -387,22 +374,6 @@ mod tests {
         }
         let funnel = StatsParams::parse("funnel=abc", &["funnel"]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(funnel.extra, vec![("funnel".to_owned(), "abc".to_owned())]);
-    }
-
-    #[test]
-    fn buckets_cover_their_days_within_the_range() {
-        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default();
-        let range = DateRange { from: day("2026-10-28"), to: day("2026-11-24") };
-        for (start, interval, from, to) in [
-            ("2026-11-03", Interval::Day, "2026-11-03", "2026-11-03"),
-            ("2026-11-02", Interval::Week, "2026-11-02", "2026-11-08"),
-            ("2026-10-26", Interval::Week, "2026-10-28", "2026-11-01"),
-            ("2026-10-01", Interval::Month, "2026-10-28", "2026-10-31"),
-            ("2026-11-01", Interval::Month, "2026-11-01", "2026-11-24"),
-        ] {
-            let got = bucket_range(day(start), interval, range);
-            assert_eq!((got.from, got.to), (day(from), day(to)), "{start} {interval:?}");
-        }
     }
 
     #[test]

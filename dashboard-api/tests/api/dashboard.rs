@@ -104,7 +104,9 @@ async fn an_unbuilt_dashboard_says_how_to_build_it_and_no_dashboard_means_api_on
     assert_eq!(response.status(), 404);
     app.stop().await;
 
-    let store = store(Backend::Embedded, &dir, "dashboard_none").await;
+    // The server engine: reopening the embedded store right after the first app stops races
+    // with its last references (chDB holds one data directory per process).
+    let store = store(Backend::Server, &dir, "dashboard_none").await;
     let app = TestApp::start(store, Arc::default()).await;
     let response = app.client.get(format!("{}/", app.url)).send().await.expect("get");
     assert_eq!(response.status(), 404, "an API-only state serves no pages");
