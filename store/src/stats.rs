@@ -611,12 +611,31 @@ pub struct RealtimePage {
 
 /// Visitors in the last five minutes and their current pages, as of `now` (seconds).
 ///
+/// With filters, only the visits they keep count: their visit-level values and events are
+/// read over the days around `now` (UTC yesterday to tomorrow, which holds every visit active
+/// in the last 30 minutes in any time zone), as the other reports read them over a period.
+///
 /// # Errors
 /// Store errors.
-pub async fn realtime(store: &dyn Store, site: &SiteDomain, now: i64) -> Result<Realtime, StoreError> {
+pub async fn realtime(
+    store: &dyn Store,
+    site: &SiteDomain,
+    now: i64,
+    filters: &[Filter],
+) -> Result<Realtime, StoreError> {
     let site_sql = sql::quote(site.as_str());
-    let recent =
-        format!("site = {site_sql} AND timestamp >= toDateTime({}) AND timestamp <= toDateTime({now})", now - 300);
+    let kept = if filters.is_empty() {
+        String::new()
+    } else {
+        let today = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().date_naive();
+        let range = DateRange { from: today - Duration::days(1), to: today + Duration::days(1) };
+        let scope = Scope { site, timezone: "UTC", range, filters };
+        format!(" AND session_id IN (SELECT session_id FROM {})", kept_visits(&scope)?)
+    };
+    let recent = format!(
+        "site = {site_sql} AND timestamp >= toDateTime({}) AND timestamp <= toDateTime({now}){kept}",
+        now - 300
+    );
     #[derive(Deserialize)]
     struct Count {
         visitors: u64,
@@ -638,7 +657,7 @@ pub async fn realtime(store: &dyn Store, site: &SiteDomain, now: i64) -> Result<
     let minutes: Vec<Minute> = store
         .fetch_json(&format!(
             "SELECT intDiv(toInt64(toUInt32(timestamp)) - {}, 60) AS minute, uniqExact(visitor_id) AS visitors \
-             FROM events WHERE site = {site_sql} AND timestamp > toDateTime({}) AND timestamp <= toDateTime({now}) \
+             FROM events WHERE site = {site_sql} AND timestamp > toDateTime({}) AND timestamp <= toDateTime({now}){kept} \
              GROUP BY minute",
             now - 1800,
             now - 1800

@@ -347,10 +347,11 @@ async fn realtime(
     state: web::Data<ApiState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    StatsParams::parse(req.query_string(), &[])?;
+    // The period parameters are checked and ignored (realtime is the last 30 minutes); filters apply.
+    let params = StatsParams::parse(req.query_string(), &[])?;
     let site = readable_site(&state, &caller, &path, Role::Viewer).await?;
     let now = chrono::Utc::now().timestamp();
-    let live = stats::realtime(state.store.as_ref(), &site.domain, now).await?;
+    let live = stats::realtime(state.store.as_ref(), &site.domain, now, &params.filters).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(live))
 }
 

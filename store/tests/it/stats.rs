@@ -268,12 +268,23 @@ async fn realtime_counts_the_last_five_minutes() {
     let site = SiteDomain::parse("shop.example").expect("site");
     for store in &stores {
         store.insert_events(&events).await.expect("insert");
-        let live = stats::realtime(store.as_ref(), &site, now.timestamp()).await.expect("realtime");
+        let live = stats::realtime(store.as_ref(), &site, now.timestamp(), &[]).await.expect("realtime");
         assert_eq!(live.visitors, 3, "{:?}: visitor 1 left more than five minutes ago", store.kind());
         let pages: Vec<(&str, u64)> = live.pages.iter().map(|p| (p.page.as_str(), p.visitors)).collect();
         assert_eq!(pages, [("/b", 2), ("/c", 1)], "{:?}: each visitor's latest page", store.kind());
         // Per minute over 30 minutes: visitor 2 was active in two different minutes.
         assert_eq!(live.per_minute.iter().sum::<u64>(), 5, "{:?}", store.kind());
+
+        // A filter keeps the visits that viewed /b: visitors 2 (who also saw /a) and 3.
+        let filters = [Filter::parse("page==/b").expect("filter")];
+        let live = stats::realtime(store.as_ref(), &site, now.timestamp(), &filters).await.expect("realtime");
+        assert_eq!(live.visitors, 2, "{:?}: only the kept visits", store.kind());
+        let pages: Vec<(&str, u64)> = live.pages.iter().map(|p| (p.page.as_str(), p.visitors)).collect();
+        assert_eq!(pages, [("/b", 2)], "{:?}", store.kind());
+        assert_eq!(live.per_minute.iter().sum::<u64>(), 3, "{:?}", store.kind());
+        let none = [Filter::parse("page!=/b").expect("filter")];
+        let live = stats::realtime(store.as_ref(), &site, now.timestamp(), &none).await.expect("realtime");
+        assert_eq!(live.visitors, 1, "{:?}: visitor 4 alone is active and never saw /b", store.kind());
     }
 }
 
