@@ -33,6 +33,20 @@ pub struct ApiState {
     pub site_defaults: SiteDefaults,
     /// The browser dashboard's built files, served at `/`; `None` serves the API only.
     pub dashboard: Option<Arc<DashboardFiles>>,
+    /// Told when a site is added, changed or removed (see [`SitesChanged`]).
+    pub sites_changed: Option<SitesChanged>,
+}
+
+/// What runs after a site is added, changed or removed and before the request is answered: in
+/// `larder serve`, the collector of the same process re-reads its sites, so that a site added
+/// through the API takes events at once (a collector elsewhere sees it within its reload).
+#[derive(Clone)]
+pub struct SitesChanged(pub Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for SitesChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SitesChanged")
+    }
 }
 
 impl ApiState {
@@ -44,6 +58,21 @@ impl ApiState {
             auth: Arc::new(auth::Auth::default()),
             site_defaults: SiteDefaults::default(),
             dashboard: None,
+            sites_changed: None,
+        }
+    }
+
+    /// Runs `hook` whenever a site is added, changed or removed.
+    #[must_use]
+    pub fn with_sites_changed(mut self, hook: SitesChanged) -> Self {
+        self.sites_changed = Some(hook);
+        self
+    }
+
+    /// Tells [`Self::sites_changed`] that the sites changed.
+    pub(crate) async fn notify_sites_changed(&self) {
+        if let Some(hook) = &self.sites_changed {
+            (hook.0)().await;
         }
     }
 

@@ -101,19 +101,11 @@ export const EXPECTED = {
 async function sendBatch(origin, visitor, events) {
   const { ua, referrer } = VISITORS[visitor];
   const body = events.map(([, ago, e]) => ({ site: SHOP, ...(referrer ? { referrer } : {}), age_ms: ago * 1000, ...e }));
-  const post = () =>
-    fetch(`${origin}/api/event`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'text/plain', 'User-Agent': ua },
-      body: JSON.stringify(body),
-    });
-  let res = await post();
-  // The collector re-reads its list of sites at most once a second on a miss, so a site added
-  // a moment ago can be unknown to it for up to a second (see collector/src/sites.rs).
-  for (const deadline = Date.now() + 3000; res.status === 404 && Date.now() < deadline; ) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    res = await post();
-  }
+  const res = await fetch(`${origin}/api/event`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'text/plain', 'User-Agent': ua },
+    body: JSON.stringify(body),
+  });
   if (res.status !== 202) throw new Error(`the collector refused ${visitor}'s events: ${res.status} ${await res.text()}`);
 }
 

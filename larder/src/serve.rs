@@ -141,10 +141,25 @@ pub async fn run(
 
     let dashboard = DashboardFiles::new(settings.http.dashboard_dir_path());
     let api = roles.api.then(|| {
-        ApiState::new(Arc::clone(&store), Some(local_token))
+        let api = ApiState::new(Arc::clone(&store), Some(local_token))
             .with_auth(settings.auth_config(addr.ip()))
             .with_site_defaults(settings.site_defaults())
-            .with_dashboard(dashboard.clone())
+            .with_dashboard(dashboard.clone());
+        match &collector {
+            // The collector beside the API re-reads its sites as soon as they change.
+            Some(collector) => {
+                let sites = collector.state().sites.clone();
+                api.with_sites_changed(larder_dashboard_api::SitesChanged(Arc::new(move || {
+                    let sites = sites.clone();
+                    Box::pin(async move {
+                        if let Err(e) = sites.reload().await {
+                            tracing::warn!(error = %e, "cannot re-read the sites after a change");
+                        }
+                    })
+                })))
+            }
+            None => api,
+        }
     });
     let login_hint = match &api {
         Some(api) => {

@@ -150,6 +150,7 @@ async fn add_site(
     site.honour_privacy_signals = state.site_defaults.honour_privacy_signals;
     let store = state.store.as_ref();
     let created = sites::add(store, &site).await? == sites::AddOutcome::Created;
+    state.notify_sites_changed().await;
     // A site registered already is left as it is: the answer shows its settings.
     let site = if created { site } else { sites::get(store, &site.domain).await?.unwrap_or(site) };
     let status = if created { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
@@ -163,6 +164,7 @@ async fn remove_site(
 ) -> Result<HttpResponse, ApiError> {
     let domain = parse_site(&path)?;
     if sites::remove(state.store.as_ref(), &domain).await? {
+        state.notify_sites_changed().await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound { what: "site", field: "site" })

@@ -181,6 +181,7 @@ async fn create(
     site.honour_privacy_signals = state.site_defaults.honour_privacy_signals;
     apply(&state, &mut site, body.settings()).await?;
     sites::add(store, &site).await?;
+    state.notify_sites_changed().await;
     let email = crate::auth::Email::parse(caller.email()).map_err(|_| ApiError::Unauthenticated)?;
     crate::auth::manage::grant(&state, caller.name(), &email, &domain, Role::Owner).await?;
     crate::auth::audit(&state, &caller, "site_created", Some(&domain), "").await;
@@ -211,6 +212,7 @@ async fn update(
     let detail = serde_json::to_string(&patch).unwrap_or_default();
     apply(&state, &mut site, patch).await?;
     sites::update(state.store.as_ref(), &site).await?;
+    state.notify_sites_changed().await;
     crate::auth::audit(&state, &caller, "site_updated", Some(&site.domain), &detail).await;
     let role = caller.role_on(&site.domain);
     Ok(HttpResponse::Ok().json(SiteView::new(site, role)))
@@ -222,6 +224,7 @@ async fn remove(caller: Caller, state: web::Data<ApiState>, path: web::Path<Stri
     let site = load(&state, &caller, &path, Role::Owner).await?;
     let store = state.store.as_ref();
     sites::remove(store, &site.domain).await?;
+    state.notify_sites_changed().await;
     stored::remove_site_grants(store, site.domain.as_str()).await?;
     crate::auth::audit(&state, &caller, "site_deleted", Some(&site.domain), "").await;
     Ok(HttpResponse::NoContent().finish())

@@ -99,3 +99,36 @@ fn ureq_get(url: &str) -> String {
     stream.read_to_string(&mut out).expect("read");
     out
 }
+
+/// POSTs one pageview for `site` to the collector; the status code.
+fn post_pageview(url: &str, site: &str) -> u16 {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://");
+    let body = format!(r#"{{"site":"{site}","name":"pageview","url":"https://{site}/"}}"#);
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        stream,
+        "POST /api/event HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: text/plain\r\n\
+         User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).expect("read");
+    out.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_site_added_through_a_running_serve_takes_events_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let serve = Serve::start(&data);
+    // The collector has just re-read its sites (on this miss), so it would not re-read them on
+    // another miss within a second: only being told of the new site lets the next event in.
+    assert_eq!(post_pageview(&serve.url, "new.example"), 404, "not registered yet");
+    let added = run_ok(&["sites", "add", "new.example", "--data", data.to_str().expect("utf-8 path")]);
+    assert_eq!(added.trim(), "added new.example");
+    assert_eq!(post_pageview(&serve.url, "new.example"), 202, "taken at once");
+    assert!(serve.stop().success());
+}
