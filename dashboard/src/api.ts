@@ -331,3 +331,40 @@ export const get = <T>(path: string, options?: RequestOptions) => api<T>('GET', 
 
 /** `/api/v1/sites/{site}` plus `rest`, the site escaped. */
 export const sitePath = (site: string, rest = '') => `/api/v1/sites/${encodeURIComponent(site)}${rest}`;
+
+/** A goal: converting events are those of `event_name`, or page views whose path matches `page_pattern`. */
+export interface Goal {
+  id: string;
+  name: string;
+  event_name?: string;
+  page_pattern?: string;
+}
+
+export interface GoalConversion extends Goal {
+  /** Distinct visitors with a converting event. */
+  visitors: number;
+  conversions: number;
+  /** `visitors` / all visitors of the period, 0..1. */
+  conversion_rate: number;
+  /** Goals on `purchase` only: revenue per currency. */
+  revenue?: CurrencyRevenue[];
+}
+
+export interface Conversions {
+  /** All visitors of the period: the conversion rates' denominator. */
+  visitors: number;
+  goals: GoalConversion[];
+}
+
+export interface ConversionsAnswer extends Conversions {
+  range: Range;
+  previous?: Conversions & { range: Range };
+}
+
+export interface RevenueBreakdownAnswer {
+  range: Range;
+  dimension: string;
+  total: CurrencyRevenue[];
+  rows: (CurrencyRevenue & { value: string })[];
+  has_more: boolean;
+}

@@ -18,7 +18,7 @@ function notify(): void {
   for (const l of listeners) l();
 }
 
-/** Goes to `url` (path and query); `replace` keeps the history entry. */
+/** Goes to `url` (path, query and maybe a section's `#id`); `replace` keeps the history entry. */
 export function navigate(url: string, { replace = false } = {}): void {
   const target = new URL(url, location.href);
   if (target.origin !== location.origin) {
@@ -27,10 +27,12 @@ export function navigate(url: string, { replace = false } = {}): void {
   }
   const next = target.pathname + target.search;
   if (next === location.pathname + location.search) return;
-  if (replace) history.replaceState(null, '', next);
-  else history.pushState(null, '', next);
+  if (replace) history.replaceState(null, '', next + target.hash);
+  else history.pushState(null, '', next + target.hash);
   if (!replace) window.scrollTo(0, 0);
   notify();
+  // A link to a section of another page (`…/settings#goals`): there once the page is drawn.
+  if (target.hash) setTimeout(() => document.getElementById(decodeURIComponent(target.hash.slice(1)))?.scrollIntoView());
 }
 
 /** The current location, re-rendering on every change. */
@@ -58,7 +60,7 @@ document.addEventListener('click', (e) => {
   // In-page anchors scroll as usual.
   if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   e.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(url.pathname + url.search + url.hash);
 });
 
 /** A copy of `query` with `changes` applied: a string sets, an array sets repeated keys, null removes. */

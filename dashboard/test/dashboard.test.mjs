@@ -414,6 +414,152 @@ describe('dashboard', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('an owner adds goals in settings; the overview shows their conversions as the API answers them; a goal is deleted', async () => {
+    const page = ownerContext.pages()[0];
+    const goalsApi = `/api/v1/sites/${SHOP}/goals`;
+    assert.deepEqual((await owner.get(goalsApi)).goals, [], 'no goals yet');
+    // Without goals, the overview's panel tells an admin where to add one.
+    await page.goto(`${larder.origin}/sites/${SHOP}/overview`);
+    const empty = page.locator('#goals [data-empty="goals"]');
+    await empty.waitFor();
+    await empty.getByRole('link', { name: 'add one in Settings' }).click();
+    await page.waitForURL(/\/settings#goals$/);
+    await settled(page);
+    const panel = page.locator('section#goals');
+    assert.match(await panel.textContent(), /No goals yet/);
+
+    // An event goal, then a page goal, typed and submitted from the keyboard.
+    await panel.getByLabel('Goal name').fill('Purchase');
+    await panel.getByLabel('Event name').fill('purchase');
+    await panel.getByRole('button', { name: 'Add goal' }).click();
+    await panel.getByRole('status').filter({ hasText: 'Added the goal "Purchase" (event purchase).' }).waitFor();
+    await panel.getByLabel('see a page').check();
+    assert.match(await panel.locator('.help').textContent(), /\* matches one path segment.*\*\* matches anything/);
+    // A pattern the API refuses: its message under the field.
+    await panel.getByLabel('Goal name').fill('Product page');
+    await panel.getByLabel('Page pattern').fill('p/*');
+    await panel.getByLabel('Page pattern').press('Enter');
+    await panel.locator('.field-error', { hasText: 'must start with /' }).waitFor();
+    const refused = 'console: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)';
+    await poll(async () => ownerContext.errors.length > 0, { what: () => 'the browser to log the refused request' });
+    assert.deepEqual(ownerContext.errors, [refused]);
+    ownerContext.errors.length = 0; // the browser logs the refused request
+    await panel.getByLabel('Page pattern').fill('/p/*');
+    await panel.getByLabel('Page pattern').press('Enter');
+    await panel.getByRole('status').filter({ hasText: 'Added the goal "Product page" (page /p/*).' }).waitFor();
+    // Listed by name, in the page as in the API.
+    const saved = (await owner.get(goalsApi)).goals;
+    assert.deepEqual(
+      saved.map((g) => [g.name, g.event_name ?? null, g.page_pattern ?? null]),
+      [
+        ['Product page', null, '/p/*'],
+        ['Purchase', 'purchase', null],
+      ],
+    );
+    await panel.locator('table[data-goals] tbody tr').nth(1).waitFor();
+    assert.deepEqual(await panel.locator('table[data-goals] tbody tr').allTextContents(), [
+      'Product pagesee a page matching /p/*Delete',
+      'Purchasesend the event purchaseDelete',
+    ]);
+    await checkPage(page, 'settings-goals');
+
+    // The overview: per goal, converting visitors, conversions, rate and change, as the API
+    // answers them. Five visitors (the fixture's four and the late arrival on /p/assam); V1
+    // bought; V1, V2, V3 saw /p/sencha and V5 /p/assam; nothing in the previous period.
+    await page.getByRole('navigation', { name: 'Reports' }).getByRole('link', { name: 'Overview' }).click();
+    await page.waitForURL(/\/overview/);
+    const goalRows = page.locator('#goals table[data-goals] tbody tr');
+    await goalRows.nth(1).waitFor();
+    await settled(page);
+    const shownGoals = () =>
+      goalRows.evaluateAll((trs) =>
+        trs.map((tr) => [
+          tr.querySelector('.goal-name').textContent,
+          ...['visitors', 'conversions', 'conversion_rate', 'change'].map((f) => tr.querySelector(`[data-field="${f}"]`).textContent),
+        ]),
+      );
+    const conversions = await owner.get(`${goalsApi}/conversions?period=30d&compare=previous`);
+    assert.equal(conversions.visitors, EXPECTED.visitors + 1);
+    assert.deepEqual(
+      conversions.goals.map((g) => [g.name, g.visitors, g.conversions, g.conversion_rate]),
+      [
+        ['Product page', 4, 4, 0.8],
+        ['Purchase', 1, 1, 0.2],
+      ],
+    );
+    assert.deepEqual(conversions.previous.goals.map((g) => g.visitors), [0, 0]);
+    assert.deepEqual(
+      await shownGoals(),
+      [
+        ['Product page', '4', '4', '80%', 'new'],
+        ['Purchase', '1', '1', '20%', 'new'],
+      ],
+    );
+    assert.deepEqual(
+      await shownGoals(),
+      conversions.goals.map((g) => [g.name, fmt(g.visitors), fmt(g.conversions), pct(g.conversion_rate), 'new']),
+    );
+    assert.equal(await goalRows.nth(0).locator('.goal-target').textContent(), 'page /p/*');
+    assert.equal(await goalRows.nth(1).locator('.goal-target').textContent(), 'event purchase · €30.00 revenue');
+    // Revenue and average order value by source, as the API answers them.
+    const revenue = await owner.get(`/api/v1/sites/${SHOP}/revenue?period=30d&by=source`);
+    assert.deepEqual(
+      revenue.rows.map((r) => [r.value, r.orders, r.amount_e4, r.average_order_e4]),
+      [['Google', 1, 300_000, 300_000]],
+    );
+    assert.deepEqual(
+      await page.locator('table[data-revenue-by="source"] tbody tr').evaluateAll((trs) =>
+        trs.map((tr) => [tr.querySelector('button').textContent, ...[...tr.querySelectorAll('td.num')].map((td) => td.textContent)]),
+      ),
+      [['Google', '1', '€30.00', '€30.00']],
+    );
+    await checkPage(page, 'overview-goals');
+    // The page's filter applies: Google's two visitors, V1 bought, both saw /p/sencha.
+    await page.locator('table[data-dimension="source"] button[data-value="Google"]').click();
+    await page.waitForURL(/filter=source%3D%3DGoogle/);
+    await poll(async () => (await shownGoals())[1]?.[3] === '50%', { what: async () => `the filtered goals (${JSON.stringify(await shownGoals())})` });
+    await settled(page);
+    const google = await owner.get(`${goalsApi}/conversions?period=30d&compare=previous&filter=${encodeURIComponent('source==Google')}`);
+    assert.deepEqual(
+      google.goals.map((g) => [g.name, g.visitors, g.conversions, g.conversion_rate]),
+      [
+        ['Product page', 2, 2, 1],
+        ['Purchase', 1, 1, 0.5],
+      ],
+    );
+    assert.deepEqual(await shownGoals(), [
+      ['Product page', '2', '2', '100%', 'new'],
+      ['Purchase', '1', '1', '50%', 'new'],
+    ]);
+    await page.getByRole('button', { name: 'Remove filter: Source is Google' }).click();
+    await page.waitForURL((url) => !url.search.includes('filter='));
+
+    // Deleting asks first; Escape keeps the goal; confirming (by keyboard) deletes it.
+    await page.goto(`${larder.origin}/sites/${SHOP}/settings#goals`);
+    await settled(page);
+    await panel.getByRole('button', { name: 'Delete the goal Product page' }).click();
+    const confirmDelete = panel.getByRole('group', { name: 'Confirm deleting Product page' });
+    await confirmDelete.waitFor();
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Yes, delete', null, { timeout: 5_000 });
+    await page.keyboard.press('Escape');
+    await confirmDelete.waitFor({ state: 'detached' });
+    // The focus is back on the row's Delete button.
+    await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Delete the goal Product page', null, { timeout: 5_000 });
+    assert.equal((await owner.get(goalsApi)).goals.length, 2, 'Escape deleted nothing');
+    await panel.getByRole('button', { name: 'Delete the goal Product page' }).click();
+    // The confirmation takes the focus.
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Yes, delete', null, { timeout: 5_000 });
+    await page.keyboard.press('Enter');
+    await panel.getByRole('status').filter({ hasText: 'Deleted the goal "Product page".' }).waitFor();
+    assert.deepEqual((await owner.get(goalsApi)).goals.map((g) => g.name), ['Purchase']);
+    await panel.locator('table[data-goals] tbody tr').nth(1).waitFor({ state: 'detached' });
+    await settled(page);
+    assert.deepEqual(await panel.locator('table[data-goals] tbody th').allTextContents(), ['Purchase']);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await checkPage(page, 'settings-goals-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   it('an administrator adds a site; its empty overview says how to install the tag', async () => {
     const page = ownerContext.pages()[0];
     await page.locator('#new-site').getByLabel('Shop domain').fill('new-shop.example');
@@ -442,6 +588,11 @@ describe('dashboard', () => {
     await page.waitForURL(/\/settings/);
     await settled(page);
     assert.equal(await page.locator('[data-role]').textContent(), 'viewer');
+    // Goals: listed, but no form and no delete buttons; the API refuses a viewer's changes.
+    const goals = page.locator('section#goals');
+    assert.deepEqual(await goals.locator('table[data-goals] tbody th').allTextContents(), ['Purchase']);
+    assert.equal(await goals.locator('form, input, button').count(), 0, 'no add or delete controls');
+    assert.match(await goals.locator('.note').textContent(), /Only the site's admins and owners can add or delete goals/);
     for (const hidden of ['SQL export', 'Users and roles', 'Audit log', 'Delete the site']) {
       assert.equal(await page.getByRole('heading', { name: hidden }).count(), 0, `a viewer does not see "${hidden}"`);
     }
@@ -452,7 +603,20 @@ describe('dashboard', () => {
     const viewer = await apiSession(larder.origin, VIEWER.email, VIEWER.password);
     const { status } = await viewer.call('POST', '/api/v1/sql', { sites: [SHOP], query: 'SELECT 1 FROM events' });
     assert.equal(status, 403);
+    const goalId = (await viewer.get(`/api/v1/sites/${SHOP}/goals`)).goals[0].id;
+    assert.equal((await viewer.call('POST', `/api/v1/sites/${SHOP}/goals`, { name: 'Cart', event_name: 'add_to_cart' })).status, 403);
+    assert.equal((await viewer.call('DELETE', `/api/v1/sites/${SHOP}/goals/${goalId}`)).status, 403);
     await checkPage(page, 'settings-viewer');
+    // The overview's goals panel, for the viewer too.
+    await page.getByRole('navigation', { name: 'Reports' }).getByRole('link', { name: 'Overview' }).click();
+    await page.locator('#goals table[data-goals] tbody tr').first().waitFor();
+    assert.deepEqual(
+      await page.locator('#goals table[data-goals] tbody tr').evaluateAll((trs) =>
+        trs.map((tr) => [tr.querySelector('.goal-name').textContent, tr.querySelector('[data-field="visitors"]').textContent]),
+      ),
+      [['Purchase', '1']],
+    );
+    await checkPage(page, 'overview-viewer');
     await context.close();
   });
 

@@ -57,6 +57,42 @@ pub enum Command {
         #[command(subcommand)]
         action: RetentionCommand,
     },
+    /// Back up every table into a new directory, encrypted with a key file; or, with --new-key,
+    /// write a new key file.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty store (migrated first), then check every table against it.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["to", "new_key"])))]
+pub struct BackupArgs {
+    /// The new backup directory (must not exist, or be empty).
+    #[arg(long, value_name = "PATH", requires = "key", conflicts_with = "new_key")]
+    pub to: Option<PathBuf>,
+    /// The key file that encrypts the backup (made with --new-key).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Write a new random key to FILE (readable by its owner only; never replaces a file) and exit.
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub new_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory.
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    /// The key file the backup was encrypted with.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Restore even into a store that has rows: its tables are emptied first.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]

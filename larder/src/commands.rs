@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use larder_core::SiteDomain;
 use larder_dashboard_api::local::ControlFile;
 use larder_store::analyst::{self, ExportFormat};
+use larder_store::backup::{self, BackupKey};
 use larder_store::{Store, StoreError, migrate, sites};
 
 use larder_dashboard_api::ApiState;
@@ -79,7 +80,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention { action: RetentionCommand::Apply { site, store } } => {
             retention_command(&mut settings, site.as_deref(), &store).await
         }
+        Command::Backup(args) => backup_command(&mut settings, args).await,
+        Command::Restore(args) => restore_command(&mut settings, args).await,
     }
+}
+
+/// `larder backup`: see `larder_store::backup`. With `--new-key`, only writes a key file.
+async fn backup_command(settings: &mut Settings, args: crate::cli::BackupArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.new_key {
+        BackupKey::create_file(path)?;
+        println!("wrote a new backup key to {}; keep a copy apart from the backups", path.display());
+        return Ok(());
+    }
+    let (Some(to), Some(key_file)) = (&args.to, &args.key) else {
+        bail!("larder backup needs --to PATH and --key FILE (or --new-key FILE)")
+    };
+    let key = BackupKey::read_file(key_file)?;
+    let manifest = match open_target(settings, &args.store).await? {
+        Target::Store(store) => backup::backup(store.as_ref(), &key, to).await?,
+        // The running server reads the tables; this process seals and writes them.
+        Target::Server(client) => backup::backup_from(&client, &key, to).await?,
+    };
+    let rows: u64 = manifest.tables.iter().map(|t| t.summary.rows).sum();
+    println!("backed up {} table(s), {rows} row(s), to {}", manifest.tables.len(), to.display());
+    Ok(())
+}
+
+/// `larder restore`: into the configured store, which a running `larder serve` must not hold.
+async fn restore_command(settings: &mut Settings, args: crate::cli::RestoreArgs) -> anyhow::Result<()> {
+    let key = BackupKey::read_file(&args.key)?;
+    let manifest = match open_target(settings, &args.store).await? {
+        Target::Store(store) => backup::restore(store.as_ref(), &key, &args.from, args.force).await?,
+        Target::Server(_) => {
+            bail!("the data directory is held by a running larder serve: stop it before restoring into it")
+        }
+    };
+    let rows: u64 = manifest.tables.iter().map(|t| t.summary.rows).sum();
+    println!(
+        "restored {} table(s), {rows} row(s), from {} (taken {}); every table's count and checksum match",
+        manifest.tables.len(),
+        args.from.display(),
+        manifest.created_at.to_rfc3339()
+    );
+    Ok(())
 }
 
 /// `larder datamap`: the data map of the configured store (through `larder serve` when it holds
@@ -765,6 +808,12 @@ impl LocalClient {
         Ok(self.send(self.http.post(self.url("/api/local/retention")).json(&body)).await?.json().await?)
     }
 
+    async fn backup_get(&self, path: &str) -> Result<reqwest::Response, backup::BackupError> {
+        self.send(self.http.get(self.url(path)))
+            .await
+            .map_err(|e| backup::BackupError::Source { message: format!("{e:#}") })
+    }
+
     async fn migrate(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         #[derive(serde::Deserialize)]
         struct Report {
@@ -774,5 +823,31 @@ impl LocalClient {
         let response = self.send(self.http.post(self.url("/api/local/migrate"))).await?;
         let report: Report = response.json().await?;
         Ok((report.applied, report.already_applied))
+    }
+}
+
+/// A backup taken through a running `larder serve` (see `/api/local/backup`).
+#[async_trait::async_trait]
+impl backup::BackupSource for LocalClient {
+    async fn describe(&self) -> Result<backup::SourceInfo, backup::BackupError> {
+        let response = self.backup_get("/api/local/backup").await?;
+        response.json().await.map_err(|e| backup::BackupError::Source { message: format!("larder serve: {e}") })
+    }
+
+    async fn read_table(&self, table: &str) -> Result<(backup::TableSummary, Vec<u8>), backup::BackupError> {
+        let response = self.backup_get(&format!("/api/local/backup/tables/{table}")).await?;
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).ok_or_else(
+                || backup::BackupError::Source {
+                    message: format!("larder serve answered table {table} without {name}"),
+                },
+            )
+        };
+        let summary = backup::TableSummary { rows: header("x-larder-rows")?, checksum: header("x-larder-checksum")? };
+        let data = response
+            .bytes()
+            .await
+            .map_err(|e| backup::BackupError::Source { message: format!("larder serve: table {table}: {e}") })?;
+        Ok((summary, data.to_vec()))
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Owns the [`Store`] trait and its two backends — [`EmbeddedStore`] (chDB in-process, the
 //! default) and [`ServerStore`] (a ClickHouse server or cluster over HTTP) — the row types and
-//! their RowBinary encoding, the migration runner, retention, deletion on request, the data map,
-//! and the read queries that return core types. No other crate speaks SQL or touches chDB.
+//! their RowBinary encoding, the migration runner, retention, deletion on request, backup and
+//! restore, the data map, and the read queries that return core types. No other crate speaks
+//! SQL or touches chDB.
 //!
 //! Both backends run the same SQL: every statement must work on chDB 26.x and on ClickHouse
 //! server 18.16. Where a newer feature is worth it, the [`EngineVersion`] is consulted and the
@@ -11,6 +12,7 @@
 
 pub mod analyst;
 pub mod auth;
+pub mod backup;
 pub mod datamap;
 pub mod deletion;
 mod embedded;

@@ -229,7 +229,7 @@ fn captures(captured: &[&str], expr: &str) -> String {
 fn search_rows(scope: &Scope<'_>, searches: &str) -> Result<String, StoreError> {
     let scoped = scoped_events(scope, None)?;
     let visits = format!(
-        "SELECT session_id, any(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), event_id, \
+        "SELECT session_id, min(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), event_id, \
          multiIf(name = 'pageview', 1, name = 'search', 2, 3), search_query, toInt64(ifNull(search_results, -1)), \
          toUInt64(ifNull(search_position, 0)), pathname))) AS ev \
          FROM events WHERE {scoped} AND name IN ('pageview', 'search', 'search_click') \

@@ -167,7 +167,8 @@ pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
     let first = "(timestamp, event_id)";
     let mut columns = vec![
         "session_id".to_owned(),
-        "any(visitor_id) AS visitor_id".into(),
+        // `min`, not `any`: deterministic even if a visit held several visitor ids (generated data).
+        "min(visitor_id) AS visitor_id".into(),
         "min(timestamp) AS started".into(),
         "max(timestamp) AS ended".into(),
         "countIf(name = 'pageview') AS pageviews".into(),

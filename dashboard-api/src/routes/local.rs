@@ -29,6 +29,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::post("/api/local/sites/{domain}/deletions", |r| r.to(delete_events)),
         Endpoint::post("/api/local/retention", |r| r.to(apply_retention)),
         Endpoint::get("/api/local/datamap", |r| r.to(data_map)),
+        Endpoint::get("/api/local/backup", |r| r.to(backup_source)),
+        Endpoint::get("/api/local/backup/tables/{table}", |r| r.to(backup_table)),
     ]
 }
 
@@ -332,4 +334,39 @@ async fn apply_retention(
 /// `larder datamap`: the data map of the store this server holds.
 async fn data_map(_: LocalOperator, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(larder_store::datamap::build(state.store.as_ref()).await?))
+}
+
+// Backup, for `larder backup` while this server holds the embedded store: the CLI reads the
+// tables through these and seals and writes the files itself, so the key never reaches the
+// server.
+
+fn backup_error(error: larder_store::backup::BackupError) -> ApiError {
+    use larder_store::backup::BackupError;
+    match error {
+        BackupError::Store(e) => e.into(),
+        BackupError::BadTableName { .. } => ApiError::NotFound { what: "table", field: "table" },
+        e @ BackupError::KeptChanging { .. } => ApiError::Conflict { message: e.to_string(), field: None },
+        other => ApiError::Unexpected(Box::new(other)),
+    }
+}
+
+/// `larder backup`: the engine, the schema migrations and the tables a backup copies.
+async fn backup_source(_: LocalOperator, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let info = larder_store::backup::describe(state.store.as_ref()).await.map_err(backup_error)?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// `larder backup`: one table's rows in ClickHouse's `Native` format, with the row count and
+/// checksum that describe exactly them in `X-Larder-Rows` and `X-Larder-Checksum`.
+async fn backup_table(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (summary, data) = larder_store::backup::read_table(state.store.as_ref(), &path).await.map_err(backup_error)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("X-Larder-Rows", summary.rows.to_string()))
+        .insert_header(("X-Larder-Checksum", summary.checksum.to_string()))
+        .body(data))
 }

@@ -2,13 +2,14 @@
 // or revenue), and breakdown panels whose rows filter the whole page. Everything the view
 // depends on is in the URL: period, filters, the chart's metric and each panel's tab.
 import { useMemo, useState } from 'preact/hooks';
-import { sitePath, type BreakdownAnswer, type OverviewAnswer, type Revenue, type SeriesAnswer } from '../api';
+import { atLeast, sitePath, type BreakdownAnswer, type ConversionsAnswer, type Goal, type OverviewAnswer, type Revenue, type RevenueBreakdownAnswer, type SeriesAnswer } from '../api';
 import { LineChart, type ChartSeries } from '../components/chart';
 import { ReportBar, statsQuery } from '../components/controls';
 import { Empty, InstallHint, Panel, ShareBar, Tabs, useApi } from '../components/ui';
 import { filtersOf, withFilter } from '../filters';
 import { fmtBucket, fmtChange, fmtDecimal, fmtDuration, fmtInt, fmtMetric, fmtMoney, fmtPercent, fmtRange, fmtValue, mainCurrency } from '../format';
 import { href, navigate, useLocation, withParams } from '../router';
+import { roleOn, useSession } from '../session';
 
 type Metric = 'visitors' | 'pageviews' | 'revenue';
 const METRICS: [Metric, string][] = [
@@ -72,6 +73,7 @@ export function OverviewPage({ site }: { site: string }) {
           >
             {(data) => <SeriesChart data={data} metric={metric} currency={mainCurrency(overview.data?.revenue)} />}
           </Panel>
+          <GoalsPanel site={site} ready={ready} />
           <div class="grid">
             <BreakdownPanel
               ready={ready}
@@ -317,9 +319,7 @@ function RevenuePanel({ site, ready }: { site: string; ready: boolean }) {
     ['device', 'Device'],
   ];
   const by = tabs.find(([d]) => d === loc.query.get('revenue_by'))?.[0] ?? 'source';
-  const loaded = useApi<{ rows: (Revenue & { value: string; average_order_e4: number })[]; has_more: boolean }>(
-    ready ? sitePath(site, `/revenue?${statsQuery(loc.query, { by })}`) : null,
-  );
+  const loaded = useApi<RevenueBreakdownAnswer>(ready ? sitePath(site, `/revenue?${statsQuery(loc.query, { by })}`) : null);
   return (
     <Panel
       title="Revenue"
@@ -337,7 +337,7 @@ function RevenuePanel({ site, ready }: { site: string; ready: boolean }) {
         data.rows.length === 0 ? (
           <Empty>No purchases in this period.</Empty>
         ) : (
-          <table class="rows">
+          <table class="rows" data-revenue-by={by}>
             <thead>
               <tr>
                 <th scope="col">{tabs.find(([d]) => d === by)?.[1]}</th>
@@ -346,6 +346,9 @@ function RevenuePanel({ site, ready }: { site: string; ready: boolean }) {
                 </th>
                 <th scope="col" class="num">
                   Revenue
+                </th>
+                <th scope="col" class="num">
+                  <abbr title="Average order value">Avg. order</abbr>
                 </th>
               </tr>
             </thead>
@@ -364,10 +367,99 @@ function RevenuePanel({ site, ready }: { site: string; ready: boolean }) {
                   </td>
                   <td class="num">{fmtInt(row.orders)}</td>
                   <td class="num">{fmtMoney(row.amount_e4, row.currency)}</td>
+                  <td class="num">{fmtMoney(row.average_order_e4, row.currency)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+        )
+      }
+    </Panel>
+  );
+}
+
+/** What converts for a goal, in words: "event purchase", "page /p/*". */
+export const goalTarget = (goal: Goal): string => (goal.event_name !== undefined ? `event ${goal.event_name}` : `page ${goal.page_pattern}`);
+
+/** Each goal's converting visitors, conversions and conversion rate, against the previous period. */
+function GoalsPanel({ site, ready }: { site: string; ready: boolean }) {
+  const loc = useLocation();
+  const { me } = useSession();
+  const canEdit = atLeast(roleOn(me, site), 'admin');
+  const loaded = useApi<ConversionsAnswer>(ready ? sitePath(site, `/goals/conversions?${statsQuery(loc.query)}&compare=previous`) : null);
+  const settings = `/sites/${encodeURIComponent(site)}/settings#goals`;
+  return (
+    <Panel title="Goals" loaded={loaded} id="goals" class="goals">
+      {(data) =>
+        data.goals.length === 0 ? (
+          <Empty>
+            {canEdit ? (
+              <p data-empty="goals">
+                No goals yet. A goal counts the visitors who send an event (such as <code>purchase</code> or <code>signup</code>) or who see a
+                page (such as <code>/thanks</code> or <code>/p/*</code>): <a href={settings}>add one in Settings</a>.
+              </p>
+            ) : (
+              <p data-empty="goals">No goals have been set up for this site yet.</p>
+            )}
+          </Empty>
+        ) : (
+          <div class="table-wrap">
+            <table class="rows" data-goals>
+              <caption class="sr-only">
+                Goals, {fmtRange(data.range)}: converting visitors out of {fmtInt(data.visitors)}
+                {data.previous ? `, change against ${fmtRange(data.previous.range)}` : ''}
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Goal</th>
+                  <th scope="col" class="num">
+                    Visitors
+                  </th>
+                  <th scope="col" class="num">
+                    Conversions
+                  </th>
+                  <th scope="col" class="num">
+                    <abbr title="Converting visitors out of all visitors">Conv. rate</abbr>
+                  </th>
+                  <th scope="col" class="num">
+                    Change
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.goals.map((goal) => {
+                  const before = data.previous?.goals.find((g) => g.id === goal.id)?.visitors ?? 0;
+                  const change = before ? Math.round(((goal.visitors - before) / before) * 1000) / 10 : null;
+                  const tone = change == null || change === 0 ? '' : change > 0 ? 'up' : 'down';
+                  const top = Math.max(...data.goals.map((g) => g.visitors), 1);
+                  return (
+                    <tr key={goal.id} data-goal={goal.id}>
+                      <th scope="row" class="bar-cell">
+                        <ShareBar share={goal.visitors / top} />
+                        <span class="row-text goal-name">{goal.name}</span>
+                        <span class="row-text goal-target muted small">
+                          {goalTarget(goal)}
+                          {goal.revenue && goal.revenue.length > 0 && <> · {goal.revenue.map((r) => fmtMoney(r.amount_e4, r.currency)).join(' + ')} revenue</>}
+                        </span>
+                      </th>
+                      <td class="num" data-field="visitors">
+                        {fmtInt(goal.visitors)}
+                      </td>
+                      <td class="num" data-field="conversions">
+                        {fmtInt(goal.conversions)}
+                      </td>
+                      <td class="num" data-field="conversion_rate">
+                        {fmtPercent(goal.conversion_rate)}
+                      </td>
+                      <td class={`num card-change ${tone}`} data-field="change">
+                        {data.previous ? fmtChange(change, before !== 0, goal.visitors !== 0) : '—'}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
         )
       }
     </Panel>

@@ -1,12 +1,13 @@
 // Settings of one site, by role: everyone sees the tracking tag and their API tokens; admins
 // change the site's settings; analysts export with SQL; owners manage users and roles, read
 // the audit log and may delete the site; instance administrators add sites.
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, ROLES, api, atLeast, request, sitePath, type AuditEntry, type Role, type Site, type Token } from '../api';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, ROLES, api, atLeast, request, sitePath, type AuditEntry, type Goal, type Role, type Site, type Token } from '../api';
 import { CopyButton, Empty, ErrorBox, Loading, Panel, snippet, useApi, useId } from '../components/ui';
 import { fmtInt, fmtTimestamp } from '../format';
 import { navigate } from '../router';
 import { roleOn, useSession } from '../session';
+import { goalTarget } from './overview';
 
 export function SettingsPage({ site }: { site: string }) {
   const { me } = useSession();
@@ -15,6 +16,7 @@ export function SettingsPage({ site }: { site: string }) {
   const sections: [string, string, boolean][] = [
     ['tracking', 'Tracking tag', true],
     ['site', 'Site settings', true],
+    ['goals', 'Goals', true],
     ['users', 'Users and roles', atLeast(role, 'owner')],
     ['tokens', 'API tokens', true],
     ['sql', 'SQL export', atLeast(role, 'analyst')],
@@ -43,6 +45,7 @@ export function SettingsPage({ site }: { site: string }) {
       <Panel title="Site settings" loaded={info} id="site">
         {(data) => <SiteForm site={site} data={data} canEdit={atLeast(role, 'admin')} onSaved={info.reload} />}
       </Panel>
+      <Goals site={site} canEdit={atLeast(role, 'admin')} />
       {atLeast(role, 'owner') && <Users site={site} />}
       <Tokens site={site} role={role!} />
       {atLeast(role, 'analyst') && <SqlExport site={site} />}
@@ -199,6 +202,218 @@ function SiteForm({ site, data, canEdit, onSaved }: { site: string; data: Site; 
         {state.error && !state.error.field && <ErrorBox error={state.error} />}
       </fieldset>
     </form>
+  );
+}
+
+/** The site's goals; admins and owners add and delete them, everyone else reads them. */
+function Goals({ site, canEdit }: { site: string; canEdit: boolean }) {
+  const goals = useApi<{ goals: Goal[] }>(sitePath(site, '/goals'));
+  const [kind, setKind] = useState<'event' | 'page'>('event');
+  const [name, setName] = useState('');
+  const [target, setTarget] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [status, setStatus] = useState('');
+  const [confirming, setConfirming] = useState<string | null>(null);
+  const helpId = useId('goal-help');
+  const confirmRef = useRef<HTMLButtonElement>(null);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (confirming) confirmRef.current?.focus();
+  }, [confirming]);
+  const fieldError = (field: string) =>
+    error?.field === field ? (
+      <span class="field-error" role="alert">
+        {error.message}
+      </span>
+    ) : null;
+  const add = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    setStatus('');
+    setBusy(true);
+    try {
+      const body = kind === 'event' ? { name: name.trim(), event_name: target.trim() } : { name: name.trim(), page_pattern: target.trim() };
+      const created = await api<Goal>('POST', sitePath(site, '/goals'), body);
+      setStatus(`Added the goal "${created.name}" (${goalTarget(created)}).`);
+      setName('');
+      setTarget('');
+      goals.reload();
+    } catch (err) {
+      setError(err as ApiError);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const remove = async (goal: Goal) => {
+    setError(null);
+    setStatus('');
+    try {
+      await api('DELETE', sitePath(site, `/goals/${encodeURIComponent(goal.id)}`));
+      setStatus(`Deleted the goal "${goal.name}".`);
+      goals.reload();
+    } catch (err) {
+      setError(err as ApiError);
+    } finally {
+      setConfirming(null);
+      headingRef.current?.focus();
+    }
+  };
+  const cancel = () => {
+    const id = confirming;
+    setConfirming(null);
+    // Back to the row's Delete button, which replaces the confirmation.
+    requestAnimationFrame(() => document.querySelector<HTMLButtonElement>(`#goals tr[data-goal="${id}"] button`)?.focus());
+  };
+  const kindChange = (k: 'event' | 'page') => {
+    setKind(k);
+    setTarget('');
+    setError(null);
+  };
+  return (
+    <Panel title={<span ref={headingRef} tabIndex={-1}>Goals</span>} loaded={goals} id="goals">
+      {(data) => (
+        <>
+          <p class="muted small">
+            A goal counts the visitors who send an event or see a page; the overview shows each goal's converting visitors, conversions and
+            conversion rate. A goal on the <code>purchase</code> event also shows revenue.
+          </p>
+          {!canEdit && <p class="note">Only the site's admins and owners can add or delete goals.</p>}
+          {data.goals.length === 0 ? (
+            <Empty>No goals yet.</Empty>
+          ) : (
+            <div class="table-wrap">
+              <table class="data" data-goals>
+                <thead>
+                  <tr>
+                    <th scope="col">Goal</th>
+                    <th scope="col">Counts visitors who</th>
+                    {canEdit && (
+                      <th scope="col">
+                        <span class="sr-only">Actions</span>
+                      </th>
+                    )}
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.goals.map((g) => (
+                    <tr key={g.id} data-goal={g.id}>
+                      <th scope="row">{g.name}</th>
+                      <td>
+                        {g.event_name !== undefined ? (
+                          <>
+                            send the event <code>{g.event_name}</code>
+                          </>
+                        ) : (
+                          <>
+                            see a page matching <code>{g.page_pattern}</code>
+                          </>
+                        )}
+                      </td>
+                      {canEdit && (
+                        <td>
+                          {confirming === g.id ? (
+                            <div
+                              class="confirm-row"
+                              role="group"
+                              aria-label={`Confirm deleting ${g.name}`}
+                              onKeyDown={(e) => e.key === 'Escape' && cancel()}
+                            >
+                              <span>Delete "{g.name}"?</span>
+                              <button type="button" class="button small danger" ref={confirmRef} onClick={() => remove(g)}>
+                                Yes, delete
+                              </button>
+                              <button type="button" class="button small ghost" onClick={cancel}>
+                                Cancel
+                              </button>
+                            </div>
+                          ) : (
+                            <button type="button" class="button small ghost" aria-label={`Delete the goal ${g.name}`} onClick={() => setConfirming(g.id)}>
+                              Delete
+                            </button>
+                          )}
+                        </td>
+                      )}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          <p role="status" class="status">
+            {status}
+          </p>
+          {error && !error.field && <ErrorBox error={error} />}
+          {canEdit && (
+            <form class="inline-form goal-form" onSubmit={add}>
+              <h3>Add a goal</h3>
+              <fieldset>
+                <legend>It counts visitors who</legend>
+                <label class="inline">
+                  <input type="radio" name="goal-kind" value="event" checked={kind === 'event'} onChange={() => kindChange('event')} />
+                  send an event
+                </label>
+                <label class="inline">
+                  <input type="radio" name="goal-kind" value="page" checked={kind === 'page'} onChange={() => kindChange('page')} />
+                  see a page
+                </label>
+              </fieldset>
+              <label>
+                Goal name
+                <input type="text" name="goal-name" required maxLength={100} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+                {fieldError('name')}
+              </label>
+              {kind === 'event' ? (
+                <label>
+                  Event name
+                  <input
+                    type="text"
+                    name="event_name"
+                    required
+                    placeholder="purchase"
+                    aria-describedby={helpId}
+                    value={target}
+                    onInput={(e) => setTarget((e.target as HTMLInputElement).value)}
+                  />
+                  {fieldError('event_name')}
+                </label>
+              ) : (
+                <label>
+                  Page pattern
+                  <input
+                    type="text"
+                    name="page_pattern"
+                    required
+                    placeholder="/thanks"
+                    aria-describedby={helpId}
+                    value={target}
+                    onInput={(e) => setTarget((e.target as HTMLInputElement).value)}
+                  />
+                  {fieldError('page_pattern')}
+                </label>
+              )}
+              <button type="submit" class="button" disabled={busy}>
+                {busy ? 'Adding…' : 'Add goal'}
+              </button>
+              <p class="help muted small" id={helpId}>
+                {kind === 'event' ? (
+                  <>
+                    The event's name as the tag sends it: <code>purchase</code>, <code>add_to_cart</code>, or your own from{' '}
+                    <code>larder('event', 'newsletter_signup')</code>.
+                  </>
+                ) : (
+                  <>
+                    A path starting with <code>/</code>, without query string. <code>*</code> matches one path segment (<code>/p/*</code>:{' '}
+                    <code>/p/sencha</code> but not <code>/p/sencha/reviews</code>); <code>**</code> matches anything, slashes included (
+                    <code>/blog/**</code>: every page below <code>/blog/</code>).
+                  </>
+                )}
+              </p>
+            </form>
+          )}
+        </>
+      )}
+    </Panel>
   );
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the `larder` binary as a user runs it: real processes, a real embedded store (and a
 //! real ClickHouse server for the split `larder collector` / `larder api`).
 
+mod backup;
 mod dashboard;
 mod data_protection;
 mod helpers;

@@ -3,6 +3,7 @@
 //! and a real `clickhouse-server` started by `make test` (a fresh database per test).
 
 mod analyst;
+mod backup;
 mod datamap;
 mod deletion;
 mod funnels;
