@@ -316,6 +316,19 @@ pub async fn revenue(store: &dyn Store, scope: &Scope<'_>) -> Result<Vec<Revenue
     store.fetch_json(&sql).await
 }
 
+/// The bucket of `interval` that the time `column` falls in, as text in the site's time zone
+/// (`YYYY-MM-DD`, or `YYYY-MM-DD HH:00:00` for hours).
+fn bucket_expr(scope: &Scope<'_>, interval: Interval, column: &str) -> Result<String, StoreError> {
+    let tz = scope.tz()?;
+    let start = match interval {
+        Interval::Hour => "toStartOfHour",
+        Interval::Day => "toDate",
+        Interval::Week => "toMonday",
+        Interval::Month => "toStartOfMonth",
+    };
+    Ok(format!("toString({start}({column}, {tz}))"))
+}
+
 /// Purchase revenue per bucket of a series (`YYYY-MM-DD` of the day, week start or month
 /// start, in the site's time zone) and currency, in one query; buckets without purchases are
 /// absent. The events are those of the scope's kept visits, as for [`revenue`], so the buckets
@@ -335,13 +348,10 @@ pub async fn revenue_by_bucket(
         amount_e4: i64,
         orders: u64,
     }
-    let tz = scope.tz()?;
-    let bucket = match interval {
-        Interval::Hour => return Err(StoreError::Invalid("revenue is counted per day at the finest".into())),
-        Interval::Day => format!("toString(toDate(timestamp, {tz}))"),
-        Interval::Week => format!("toString(toMonday(timestamp, {tz}))"),
-        Interval::Month => format!("toString(toStartOfMonth(timestamp, {tz}))"),
-    };
+    if interval == Interval::Hour {
+        return Err(StoreError::Invalid("revenue is counted per day at the finest".into()));
+    }
+    let bucket = bucket_expr(scope, interval, "timestamp")?;
     let sql = format!(
         "SELECT {bucket} AS bucket, currency, toInt64(sum(revenue) * 10000) AS amount_e4, count() AS orders \
          FROM events WHERE {} AND name = 'purchase' AND isNotNull(revenue) \
@@ -385,13 +395,7 @@ struct BucketTotals {
 /// # Errors
 /// Store errors.
 pub async fn timeseries(store: &dyn Store, scope: &Scope<'_>, interval: Interval) -> Result<Vec<Point>, StoreError> {
-    let tz = scope.tz()?;
-    let bucket = match interval {
-        Interval::Hour => format!("toString(toStartOfHour(started, {tz}))"),
-        Interval::Day => format!("toString(toDate(started, {tz}))"),
-        Interval::Week => format!("toString(toMonday(started, {tz}))"),
-        Interval::Month => format!("toString(toStartOfMonth(started, {tz}))"),
-    };
+    let bucket = bucket_expr(scope, interval, "started")?;
     let sql = format!("SELECT {bucket} AS bucket, {VISIT_METRICS} FROM {} GROUP BY bucket", kept_visits(scope)?);
     let rows: Vec<BucketTotals> = store.fetch_json(&sql).await?;
     let mut by_bucket: std::collections::HashMap<String, Overview> = rows

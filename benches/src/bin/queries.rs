@@ -251,15 +251,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    larder_benches::group_digits(&n.to_string())
 }
 
 /// The store holding about `events` generated events: reused when a previous run made it.

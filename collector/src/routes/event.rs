@@ -125,12 +125,8 @@ async fn ingest(
         return Err(IngestError::RateLimited);
     }
     let body = read_body(req.headers(), body, state.config.max_body_bytes).await?;
-    let (wire, is_batch) = parse_events(&body)?;
+    let (mut events, is_batch) = parse_body(&body)?;
     let path = |i: usize| if is_batch { format!("events[{i}].") } else { String::new() };
-    let mut events = Vec::with_capacity(wire.len());
-    for (i, event) in wire.into_iter().enumerate() {
-        events.push(event.validate().map_err(|e| invalid(e.within(&path(i))))?);
-    }
     let sites = resolve_sites(&events, state, &path).await?;
     if let Some(origin_site) = cross_origin_site
         && let Some(i) = events.iter().position(|e| &e.site != origin_site)

@@ -195,13 +195,5 @@ fn optional(value: Option<f64>, digits: usize) -> String {
 
 /// `1234567.8` → `1,234,568`.
 fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    larder_benches::group_digits(&format!("{:.0}", value.max(0.0)))
 }
