@@ -49,6 +49,22 @@ impl SiteCache {
     /// Store errors (the cache keeps what it had).
     pub async fn reload(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.reload.lock().await;
+        self.read_all().await
+    }
+
+    /// Re-reads the sites after a miss seen against the cache as loaded at `seen`, unless
+    /// another request re-read them meanwhile: a burst of misses (a bot posting for an unknown
+    /// site) costs one read, not one per request waiting in line.
+    async fn reload_after_miss(&self, seen: Option<Instant>) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reload.lock().await;
+        let loaded = self.cached.read().ok().and_then(|c| c.loaded);
+        if loaded != seen {
+            return Ok(());
+        }
+        self.read_all().await
+    }
+
+    async fn read_all(&self) -> Result<(), StoreError> {
         let all = sites::list(self.store.as_ref()).await?;
         let map = all.into_iter().map(|s| (s.domain.clone(), Arc::new(s))).collect();
         if let Ok(mut cached) = self.cached.write() {
@@ -74,7 +90,7 @@ impl SiteCache {
         if loaded.is_some_and(|at| at.elapsed() < MISS_RELOAD_AFTER) {
             return SiteLookup::Unknown;
         }
-        match self.reload().await {
+        match self.reload_after_miss(loaded).await {
             Ok(()) => match self.cached(domain).0 {
                 Some(site) => SiteLookup::Found(site),
                 None => SiteLookup::Unknown,
@@ -96,7 +112,7 @@ impl SiteCache {
         if loaded.is_some_and(|at| at.elapsed() < MISS_RELOAD_AFTER) {
             return None;
         }
-        if let Err(e) = self.reload().await {
+        if let Err(e) = self.reload_after_miss(loaded).await {
             tracing::warn!(error = %e, "cannot read sites");
         }
         self.owns_host(host)

@@ -9,3 +9,4 @@ mod ingest;
 mod malformed;
 mod privacy;
 mod sessions;
+mod sites;
