@@ -16,6 +16,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use larder_store::rowbinary::{Row, Writer};
+use larder_store::rows::EventRow;
 use larder_store::{Store, StoreError, ingest};
 use tokio::sync::watch;
 
@@ -133,7 +135,7 @@ impl Batcher {
                 continue;
             }
             let started = Instant::now();
-            match self.flush(&go, &mut open).await {
+            match self.flush(go, &mut open).await {
                 Ok(stored) => {
                     failures = 0;
                     self.metrics.flushes.inc();
@@ -146,7 +148,7 @@ impl Batcher {
                         tracing::warn!(error = %e, "cannot publish the pending snapshot");
                     }
                 }
-                Err(e) if e.is_retryable() => {
+                Err((e, go)) if e.is_retryable() => {
                     failures = failures.saturating_add(1);
                     self.metrics.flush_failures.inc();
                     let pause = backoff(failures);
@@ -159,7 +161,7 @@ impl Batcher {
                         _ = stop.changed() => {}
                     }
                 }
-                Err(e) => {
+                Err((e, go)) => {
                     self.metrics.flush_failures.inc();
                     let mut refused: Vec<u64> = go.iter().map(|w| w.seq).collect();
                     refused.sort_unstable();
@@ -262,51 +264,77 @@ impl Batcher {
         (go, hold)
     }
 
-    /// Inserts events; returns how many were written (some may have been there already).
-    async fn flush(&mut self, go: &[Waiting], open: &mut Open) -> Result<u64, FlushError> {
-        let mut events: Vec<SpooledEvent> = go.iter().map(|w| w.event.clone()).collect();
-        if go.iter().any(|w| w.maybe_stored) {
-            let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.row.event_id).collect();
-            let min = events.iter().map(|e| e.row.timestamp).min().unwrap_or(0);
-            let max = events.iter().map(|e| e.row.timestamp).max().unwrap_or(0);
-            let stored = ingest::existing_event_ids(self.store.as_ref(), &ids, min, max).await?;
-            if !stored.is_empty() {
-                let before = events.len();
-                events.retain(|e| !stored.contains(&e.row.event_id));
-                let skipped = (before - events.len()) as u64;
-                self.metrics.replay_skipped.inc_by(skipped);
-                tracing::info!(skipped, "replay: events already in the store were not inserted again");
-            }
-        }
-        let needed = self.sessions.lookups_needed(&events);
-        let mut known = HashMap::new();
-        for (day, keys) in needed {
-            known.extend(ingest::latest_sessions(self.store.as_ref(), day, &keys).await?);
-        }
-        let assignment = self.sessions.assign(&mut events, &known);
-        // Session state first: if the event insert then fails, a replay re-derives the same ids
-        // from it (see `sessions`).
-        self.store.insert_rows(&assignment.states).await?;
-        let rows: Vec<_> = events.into_iter().map(|e| e.row).collect();
-        for chunk in rows.chunks(self.max_events.max(1)) {
-            self.store.insert_rows(chunk).await?;
-        }
-        self.metrics.sessions_started.inc_by(assignment.sessions_started);
+    /// Inserts events; returns how many were written (some may have been there already). On
+    /// failure the events come back for a retry. Rows are moved, never copied: a flush of a
+    /// backlog holds tens of thousands of them.
+    async fn flush(&mut self, mut go: Vec<Waiting>, open: &mut Open) -> Result<u64, (FlushError, Vec<Waiting>)> {
+        // In receipt order, the order sessions are assigned in.
+        go.sort_by_key(|w| w.event.receipt_ms);
+        let stored = match self.insert(&mut go).await {
+            Ok(stored) => stored,
+            Err(e) => return Err((e, go.into_iter().map(|w| Waiting { maybe_stored: true, ..w }).collect())),
+        };
         let flushed: Vec<(u64, u64)> =
             go.iter().map(|w| (visitor_key(&w.event.row.site, w.event.row.visitor_id), w.event.receipt_ms)).collect();
         self.spool.release(&flushed);
-        for waiting in go {
+        for waiting in &go {
             if let Some((_, left)) = open.segments.get_mut(&waiting.seq) {
                 *left = left.saturating_sub(1);
             }
         }
+        drop(go);
         let done: Vec<u64> = open.segments.iter().filter(|(_, (_, left))| *left == 0).map(|(seq, _)| *seq).collect();
         for seq in done {
             if let Some((segment, _)) = open.segments.remove(&seq) {
-                self.spool.complete(&segment)?;
+                // Its events are stored: if removing the file fails, a replay skips them.
+                self.spool.complete(&segment).map_err(|e| (e.into(), Vec::new()))?;
             }
         }
-        Ok(rows.len() as u64)
+        Ok(stored)
+    }
+
+    /// Assigns sessions to the events of `go` not yet in the store and inserts them. The events
+    /// are lent out and put back, so that `go` is whole again whatever happens.
+    async fn insert(&mut self, go: &mut [Waiting]) -> Result<u64, FlushError> {
+        let mut stored = std::collections::HashSet::new();
+        if go.iter().any(|w| w.maybe_stored) {
+            let ids: Vec<uuid::Uuid> = go.iter().map(|w| w.event.row.event_id).collect();
+            let min = go.iter().map(|w| w.event.row.timestamp).min().unwrap_or(0);
+            let max = go.iter().map(|w| w.event.row.timestamp).max().unwrap_or(0);
+            stored = ingest::existing_event_ids(self.store.as_ref(), &ids, min, max).await?;
+            if !stored.is_empty() {
+                let skipped = go.iter().filter(|w| stored.contains(&w.event.row.event_id)).count() as u64;
+                self.metrics.replay_skipped.inc_by(skipped);
+                tracing::info!(skipped, "replay: events already in the store were not inserted again");
+            }
+        }
+        let lent: Vec<usize> = (0..go.len()).filter(|&i| !stored.contains(&go[i].event.row.event_id)).collect();
+        let mut events: Vec<SpooledEvent> = lent.iter().map(|&i| std::mem::take(&mut go[i].event)).collect();
+        let outcome = self.assign_and_insert(&mut events).await;
+        for (i, event) in lent.into_iter().zip(events) {
+            go[i].event = event;
+        }
+        outcome
+    }
+
+    /// `events` in receipt order; they keep their assigned sessions.
+    async fn assign_and_insert(&mut self, events: &mut [SpooledEvent]) -> Result<u64, FlushError> {
+        let needed = self.sessions.lookups_needed(events);
+        let mut known = HashMap::new();
+        for (day, keys) in needed {
+            known.extend(ingest::latest_sessions(self.store.as_ref(), day, &keys).await?);
+        }
+        let assignment = self.sessions.assign(events, &known);
+        // Session state first: if the event insert then fails, a replay re-derives the same ids
+        // from it (see `sessions`).
+        self.store.insert_rows(&assignment.states).await?;
+        for chunk in events.chunks(self.max_events.max(1)) {
+            let mut data = Writer(Vec::with_capacity(chunk.len() * 320));
+            chunk.iter().for_each(|e| e.row.encode(&mut data));
+            self.store.insert_raw(&EventRow::insert_statement(), "RowBinary", data.0).await?;
+        }
+        self.metrics.sessions_started.inc_by(assignment.sessions_started);
+        Ok(events.len() as u64)
     }
 }
 

@@ -53,7 +53,7 @@ pub enum SpoolError {
 }
 
 /// One spooled event: when its request was accepted, and its row (session not yet assigned).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpooledEvent {
     pub receipt_ms: u64,
     pub row: EventRow,
