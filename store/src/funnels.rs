@@ -54,7 +54,7 @@ use larder_core::{EventName, SiteDomain, ValidationError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::goals::{self, PagePattern, next_version, scoped_events, share};
+use crate::goals::{self, PagePattern, next_version, share};
 use crate::rowbinary::{Reader, Row, Writer};
 use crate::stats::{self, Scope};
 use crate::{Store, sql};
@@ -497,7 +497,7 @@ fn funnel_sql(scope: &Scope<'_>, definition: &FunnelDefinition, breakdown: Optio
          (SELECT visitor_id, timestamp, event_id, session_id, toUInt16({}) AS mask FROM events WHERE {} AND ({})) \
          GROUP BY visitor_id",
         mask.join(" + "),
-        scoped_events(scope, None)?,
+        stats::kept_events(scope, None)?,
         conditions.join(" OR ")
     );
     // A breakdown's value: the visit-level dimension of the visit of the first step-1 event.

@@ -32,13 +32,6 @@ pub const MAX_GOALS: usize = 100;
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the report modules
 
-/// The `WHERE` condition for the events of the scope's kept visits (as
-/// [`stats::kept_events`]); without filters simply the events in range, which is the same set
-/// without the cost of the visits subquery.
-pub(crate) fn scoped_events(scope: &Scope<'_>, own: Option<&Dimension>) -> Result<String, StoreError> {
-    if scope.filters.is_empty() { scope.events_in_range() } else { stats::kept_events(scope, own) }
-}
-
 /// Distinct visitors of the scope's kept visits: the overview's `visitors`.
 pub(crate) async fn visitors_in_scope(store: &dyn Store, scope: &Scope<'_>) -> Result<u64, StoreError> {
     #[derive(Deserialize)]
@@ -461,7 +454,7 @@ pub async fn conversions(store: &dyn Store, scope: &Scope<'_>, goals: &[Goal]) -
             "SELECT arrayJoin(arrayFilter(g -> g > 0, [{}])) AS goal, uniqExact(visitor_id) AS converters, \
              count() AS conversions FROM events WHERE {} AND ({}) GROUP BY goal",
             numbered.join(", "),
-            scoped_events(scope, None)?,
+            stats::kept_events(scope, None)?,
             conditions.join(" OR ")
         );
         found = store.fetch_json(&sql).await?;
@@ -539,7 +532,7 @@ pub async fn revenue_by(
           WHERE {} AND name = 'purchase' AND isNotNull(revenue)) AS purchase \
          ALL INNER JOIN (SELECT session_id, {column} AS value FROM {}) AS visit USING session_id \
          GROUP BY value, currency ORDER BY amount_e4 DESC, value, currency LIMIT {}",
-        scoped_events(scope, None)?,
+        stats::kept_events(scope, None)?,
         stats::kept_visits(scope)?,
         u64::from(limit) + 1
     );

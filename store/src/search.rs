@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Store;
 use crate::error::StoreError;
-use crate::goals::{CurrencyRevenue, divide_rounded, scoped_events, share};
+use crate::goals::{CurrencyRevenue, divide_rounded, share};
 use crate::stats::{self, Scope};
 
 /// The parts of the report a request can ask for.
@@ -227,7 +227,7 @@ fn captures(captured: &[&str], expr: &str) -> String {
 /// Only the visits with a search that meets `searches` (an extra condition on `search` events,
 /// `""` for every search) are read: the others are skipped before grouping, not after.
 fn search_rows(scope: &Scope<'_>, searches: &str) -> Result<String, StoreError> {
-    let scoped = scoped_events(scope, None)?;
+    let scoped = stats::kept_events(scope, None)?;
     let visits = format!(
         "SELECT session_id, min(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), event_id, \
          multiIf(name = 'pageview', 1, name = 'search', 2, 3), search_query, toInt64(ifNull(search_results, -1)), \
@@ -393,8 +393,10 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
         struct Count {
             searches: u64,
         }
-        let sql =
-            format!("SELECT count() AS searches FROM events WHERE {} AND name = 'search'", scoped_events(scope, None)?);
+        let sql = format!(
+            "SELECT count() AS searches FROM events WHERE {} AND name = 'search'",
+            stats::kept_events(scope, None)?
+        );
         let counted: Vec<Count> = store.fetch_json(&sql).await?;
         total_searches = Some(counted.first().map_or(0, |c| c.searches));
     }
@@ -435,7 +437,7 @@ async fn trending(
         Ok(format!(
             "SELECT search_query AS query, uniqExact(visitor_id) AS searchers FROM events \
              WHERE {} AND name = 'search' {extra} GROUP BY query",
-            scoped_events(scope, None)?
+            stats::kept_events(scope, None)?
         ))
     };
     let now: Vec<QuerySearchers> =
@@ -486,7 +488,7 @@ async fn no_result_queries(
             "SELECT search_query AS query, count() AS searches, uniqExact(visitor_id) AS searchers FROM events \
              WHERE {} AND name = 'search' AND search_results = 0 \
              GROUP BY query ORDER BY searches DESC, searchers DESC, query LIMIT {limit}",
-            scoped_events(scope, None)?
+            stats::kept_events(scope, None)?
         ))
         .await?;
     if found.is_empty() {
@@ -571,7 +573,7 @@ impl VisitGroups {
 }
 
 async fn visit_groups(store: &dyn Store, scope: &Scope<'_>) -> Result<VisitGroups, StoreError> {
-    let events = scoped_events(scope, None)?;
+    let events = stats::kept_events(scope, None)?;
     let found_search = "name = 'search' AND ifNull(search_results, 1) != 0";
     let counts: Vec<GroupCount> = store
         .fetch_json(&format!(

@@ -223,7 +223,12 @@ pub(crate) fn kept_visits(scope: &Scope<'_>) -> Result<String, StoreError> {
 }
 
 /// Events of kept visits (for event-level reports); a filter on `own` also restricts rows.
+/// Without filters every visit is kept, so the events in range are the answer: no visits are
+/// computed just to find that out.
 pub(crate) fn kept_events(scope: &Scope<'_>, own: Option<&Dimension>) -> Result<String, StoreError> {
+    if scope.filters.is_empty() {
+        return scope.events_in_range();
+    }
     let mut condition =
         format!("{} AND session_id IN (SELECT session_id FROM {})", scope.events_in_range()?, kept_visits(scope)?);
     for filter in scope.filters.iter().filter(|f| Some(&f.dimension) == own) {

@@ -26,7 +26,7 @@ use larder_core::query::Dimension;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::goals::{scoped_events, share};
+use crate::goals::share;
 use crate::stats::{self, Scope};
 use crate::{Store, sql};
 
@@ -169,7 +169,7 @@ pub async fn report(
     limit: u32,
 ) -> Result<UxReport, StoreError> {
     let limit = limit.clamp(1, stats::MAX_BREAKDOWN_ROWS);
-    let events = scoped_events(scope, Some(&Dimension::Page))?;
+    let events = stats::kept_events(scope, Some(&Dimension::Page))?;
     let mut report = UxReport::default();
     if sections.contains(&UxSection::FrustratedClicks) {
         report.frustrated_clicks = Some(frustrated_clicks(store, &events, limit).await?);
