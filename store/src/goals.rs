@@ -526,14 +526,16 @@ pub async fn revenue_by(
         amount_e4: i64,
         orders: u64,
     }
+    // Purchases in range; the join keeps those of kept visits. Only the visits with a purchase
+    // are computed: a few percent of them in a shop.
+    let purchases = format!("{} AND name = 'purchase' AND isNotNull(revenue)", scope.events_in_range()?);
+    let buying = format!("session_id IN (SELECT session_id FROM events WHERE {purchases})");
     let sql = format!(
         "SELECT value, currency, toInt64(sum(amount) * 10000) AS amount_e4, count() AS orders FROM \
-         (SELECT session_id, currency, assumeNotNull(revenue) AS amount FROM events \
-          WHERE {} AND name = 'purchase' AND isNotNull(revenue)) AS purchase \
+         (SELECT session_id, currency, assumeNotNull(revenue) AS amount FROM events WHERE {purchases}) AS purchase \
          ALL INNER JOIN (SELECT session_id, {column} AS value FROM {}) AS visit USING session_id \
          GROUP BY value, currency ORDER BY amount_e4 DESC, value, currency LIMIT {}",
-        stats::kept_events(scope, None)?,
-        stats::kept_visits(scope)?,
+        stats::kept_visits_among(scope, &buying)?,
         u64::from(limit) + 1
     );
     let mut found: Vec<Row> = store.fetch_json(&sql).await?;

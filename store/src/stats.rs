@@ -164,6 +164,12 @@ pub(crate) fn event_filter_condition(filter: &Filter) -> String {
 
 /// One row per visit in scope, with its attributes, and `f<i>` flags for event-level filters.
 pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
+    visits_subquery_among(scope, None)
+}
+
+/// As [`visits_subquery`], only for the sessions `among` selects (a condition on `session_id`):
+/// a report about a few visits (those with a purchase) need not compute all of them.
+fn visits_subquery_among(scope: &Scope<'_>, among: Option<&str>) -> Result<String, StoreError> {
     let first = "(timestamp, event_id)";
     let mut columns = vec![
         "session_id".to_owned(),
@@ -201,7 +207,11 @@ pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
             columns.push(format!("max({}) AS f{i}", event_filter_condition(filter)));
         }
     }
-    Ok(format!("SELECT {} FROM events WHERE {} GROUP BY session_id", columns.join(", "), scope.events_in_range()?))
+    let mut condition = scope.events_in_range()?;
+    if let Some(among) = among {
+        condition.push_str(&format!(" AND {among}"));
+    }
+    Ok(format!("SELECT {} FROM events WHERE {condition} GROUP BY session_id", columns.join(", ")))
 }
 
 /// The `WHERE` over the visits subquery that applies every filter.
@@ -220,6 +230,12 @@ pub(crate) fn visits_condition(scope: &Scope<'_>) -> String {
 /// The visits in scope that pass every filter.
 pub(crate) fn kept_visits(scope: &Scope<'_>) -> Result<String, StoreError> {
     Ok(format!("(SELECT * FROM ({}) WHERE {})", visits_subquery(scope)?, visits_condition(scope)))
+}
+
+/// The kept visits among the sessions `among` selects (a condition on `session_id`, such as
+/// `session_id IN (…)`). Each is computed from all its events in range, as in [`kept_visits`].
+pub(crate) fn kept_visits_among(scope: &Scope<'_>, among: &str) -> Result<String, StoreError> {
+    Ok(format!("(SELECT * FROM ({}) WHERE {})", visits_subquery_among(scope, Some(among))?, visits_condition(scope)))
 }
 
 /// Events of kept visits (for event-level reports); a filter on `own` also restricts rows.

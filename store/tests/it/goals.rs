@@ -215,6 +215,22 @@ async fn goal_conversions_and_revenue_give_the_numbers_worked_out_by_hand() {
             by_source.rows.iter().map(|r| (r.value.as_str(), &r.revenue)).collect();
         assert_eq!(rows, [("Google", &money("EUR", 400_000, 2)), ("Google", &money("USD", 50_000, 1))], "{kind:?}");
         assert_eq!(by_source.total, vec![money("EUR", 400_000, 2), money("USD", 50_000, 1)], "{kind:?}");
+        // Filters keep visits here too.
+        let google_by_source =
+            goals::revenue_by(store.as_ref(), &scope(&site, all.range, &google), &Dimension::Source, 10)
+                .await
+                .expect("google by source");
+        assert_eq!(google_by_source.rows, by_source.rows, "{kind:?}: every revenue came from Google");
+        let elsewhere = filters(&["source!=Google"]);
+        let elsewhere_by_source =
+            goals::revenue_by(store.as_ref(), &scope(&site, all.range, &elsewhere), &Dimension::Source, 10)
+                .await
+                .expect("elsewhere by source");
+        assert!(
+            elsewhere_by_source.rows.is_empty(),
+            "{kind:?}: no revenue outside Google: {:?}",
+            elsewhere_by_source.rows
+        );
         let by_campaign = goals::revenue_by(store.as_ref(), &all, &Dimension::UtmCampaign, 2).await.expect("campaign");
         let rows: Vec<(&str, &str, i64)> = by_campaign
             .rows
