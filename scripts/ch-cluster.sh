@@ -102,9 +102,11 @@ start)
   ;;
 stop)
   [ -d "$dir" ] || exit 0
+  # The shards at once (each may take seconds to shut down), then ZooKeeper.
   for shard in "$dir"/shard-*; do
-    [ -d "$shard" ] && "$here/ch-server.sh" stop "$shard"
+    [ -d "$shard" ] && "$here/ch-server.sh" stop "$shard" &
   done
+  wait
   if [ -f "$dir/zookeeper/pid" ]; then
     pid=$(cat "$dir/zookeeper/pid")
     kill "$pid" 2>/dev/null || true

@@ -142,7 +142,6 @@ async fn migrate_to_cluster(settings: Settings, args: crate::cli::MigrateToClust
         other => other?,
     };
     let to = crate::serve::open_store(&target).await?;
-    to.ping().await.with_context(|| format!("cannot reach the cluster at {}", target.store.url))?;
     let report = larder_store::copy::copy(from.as_ref(), to.as_ref())
         .await
         .with_context(|| format!("copy to cluster {} at {} failed", target.store.cluster, target.store.url))?;
