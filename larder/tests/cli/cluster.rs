@@ -4,7 +4,7 @@
 //! collector (a visitor's requests alternate between them, as behind a load balancer that is
 //! not sticky) and whole to a `larder serve` on an embedded store; the overview, a funnel and
 //! the search report must answer the same on both. Then `larder migrate-to-cluster` copies the
-//! embedded store into the cluster, once.
+//! embedded store into the cluster, once; the data map and a deletion run on the copy.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -368,5 +368,26 @@ async fn two_collectors_on_two_shards_answer_as_one_embedded_store() {
     let again = try_run_env(&copy_env, &copy_args, "");
     let why = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success() && why.contains("already has rows"), "a second copy is refused: {why}");
+
+    // The data map lists the tables queries use and says where their rows are.
+    let copy_on_cluster = [
+        ("LARDER_STORE__BACKEND", "server"),
+        ("LARDER_STORE__URL", shard_2),
+        ("LARDER_STORE__CLUSTER", "larder"),
+        ("LARDER_STORE__DATABASE", copy_database.as_str()),
+    ];
+    let map: Value =
+        serde_json::from_str(&run_env(&copy_on_cluster, &["datamap", "--format", "json"], "")).expect("datamap json");
+    assert_eq!(map["cluster"], "larder", "the map names the cluster");
+    assert_eq!(map["unannotated"], json!([]), "every column is described, no local table listed apart: {map}");
+
+    // Deleting a whole site drops its partitions and its sessions on every shard.
+    run_env(&copy_on_cluster, &["delete", "--site", SITE, "--all"], "");
+    for url in [shard_1, shard_2] {
+        for table in ["events_local", "visitor_sessions_local"] {
+            let left = clickhouse(&client, url, &format!("SELECT count() FROM {copy_database}.{table}")).await;
+            assert_eq!(left, "0", "no row of {table} left on {url}");
+        }
+    }
     eprintln!("cluster test done in {:.1} s", started.elapsed().as_secs_f64());
 }
