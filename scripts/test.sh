@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, starts a throwaway clickhouse-server on a free loopback
 # port, runs lints and every test (each test in its own process: chDB allows one data directory
-# per process), and stops the server whatever happens.
+# per process), and stops the server whatever happens. The cluster test (larder/tests/cli/cluster.rs)
+# starts and stops its own ZooKeeper and two shards with scripts/ch-cluster.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

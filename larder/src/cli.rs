@@ -62,6 +62,22 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into an empty store (migrated first), then check every table against it.
     Restore(RestoreArgs),
+    /// Copy every table of an embedded store into a ClickHouse cluster (migrated first, and
+    /// empty: a copy is never applied twice), then check every table against the source.
+    MigrateToCluster(MigrateToClusterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateToClusterArgs {
+    /// Data directory of the embedded store to copy (stop `larder serve` on it first).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// HTTP URL of a node of the cluster (default: store.url).
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// The cluster's name in the servers' remote_servers (default: store.cluster).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Args)]

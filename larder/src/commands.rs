@@ -82,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup(args) => backup_command(&mut settings, args).await,
         Command::Restore(args) => restore_command(&mut settings, args).await,
+        Command::MigrateToCluster(args) => migrate_to_cluster(settings, args).await,
     }
 }
 
@@ -107,6 +108,56 @@ async fn backup_command(settings: &mut Settings, args: crate::cli::BackupArgs) -
 }
 
 /// `larder restore`: into the configured store, which a running `larder serve` must not hold.
+/// `larder migrate-to-cluster`: the embedded store of `--data` into the cluster of `--to`.
+async fn migrate_to_cluster(settings: Settings, args: crate::cli::MigrateToClusterArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(&config::LogSettings { level: "warn".into(), ..settings.log.clone() });
+    let mut source = settings.clone();
+    source.store.backend = Backend::Embedded;
+    source.store.data_dir = args.data.clone();
+    source.store.cluster = String::new();
+    if !args.data.join("chdb").is_dir() {
+        bail!("{} holds no embedded store (no chdb/ directory in it)", args.data.display());
+    }
+    let mut target = settings;
+    target.store.backend = Backend::Server;
+    if let Some(url) = args.to {
+        target.store.url = url;
+    }
+    if let Some(cluster) = args.cluster {
+        target.store.cluster = cluster;
+    }
+    if target.store.cluster.is_empty() {
+        bail!("say which cluster: --cluster NAME or store.cluster (its name in the servers' remote_servers)");
+    }
+    if !(target.store.url.starts_with("http://") || target.store.url.starts_with("https://")) {
+        bail!("--to {:?} must be an http:// or https:// URL", target.store.url);
+    }
+    let from = match crate::serve::open_store(&source).await {
+        Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked { .. })) => {
+            bail!(
+                "{} is in use (is `larder serve` running on it?): stop it first, so no event is left behind",
+                args.data.display()
+            )
+        }
+        other => other?,
+    };
+    let to = crate::serve::open_store(&target).await?;
+    let report = larder_store::copy::copy(from.as_ref(), to.as_ref())
+        .await
+        .with_context(|| format!("copy to cluster {} at {} failed", target.store.cluster, target.store.url))?;
+    for table in &report.tables {
+        println!("{:<20} {:>12} rows", table.table, table.rows);
+    }
+    let rate = report.rows() as f64 / report.seconds.max(0.001);
+    println!(
+        "copied {} rows into cluster {} in {:.1} s ({rate:.0} rows/s), every table checked",
+        report.rows(),
+        target.store.cluster,
+        report.seconds
+    );
+    Ok(())
+}
+
 async fn restore_command(settings: &mut Settings, args: crate::cli::RestoreArgs) -> anyhow::Result<()> {
     let key = BackupKey::read_file(&args.key)?;
     let manifest = match open_target(settings, &args.store).await? {

@@ -75,6 +75,9 @@ pub struct StoreSettings {
     pub user: String,
     pub password: Secret,
     pub database: String,
+    /// Server: the cluster (a name in the servers' `remote_servers`) whose shards hold the
+    /// tables; empty: one server. Every Larder process of a cluster sets the same name.
+    pub cluster: String,
 }
 
 impl Default for StoreSettings {
@@ -88,6 +91,7 @@ impl Default for StoreSettings {
             user: "default".into(),
             password: Secret::default(),
             database: "larder".into(),
+            cluster: String::new(),
         }
     }
 }
@@ -425,6 +429,12 @@ impl Settings {
         {
             out.push(format!("store.url: {:?} must start with http:// or https://", store.url));
         }
+        if !store.cluster.is_empty() && !larder_store::sql::is_identifier(&store.cluster) {
+            out.push(format!("store.cluster: {:?} is not a plain identifier", store.cluster));
+        }
+        if store.backend == Backend::Embedded && !store.cluster.is_empty() {
+            out.push("store.cluster: cluster mode needs store.backend = \"server\"".into());
+        }
         if store.backend == Backend::Embedded && store.data_dir.as_os_str().is_empty() {
             out.push("store.data_dir: must not be empty".into());
         }
@@ -670,6 +680,17 @@ mod tests {
         assert!(!off.auth_config(public).secure_cookies, "off: never");
         let err = load_from(Some("[auth]\nmax_failed_logins = 0\nlockout_secs = 0\n"), &[]).expect_err("invalid");
         assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn a_cluster_is_a_plain_name_for_the_server_backend() {
+        let settings =
+            load_from(Some("[store]\nbackend = \"server\"\n"), &[("LARDER_STORE__CLUSTER", "larder")]).expect("valid");
+        assert_eq!(settings.store.cluster, "larder", "set from the environment");
+        let err = load_from(Some("[store]\nbackend = \"server\"\ncluster = \"a b\"\n"), &[]).expect_err("bad name");
+        assert!(err.to_string().contains("store.cluster: \"a b\" is not a plain identifier"), "{err}");
+        let err = load_from(Some("[store]\ncluster = \"larder\"\n"), &[]).expect_err("embedded");
+        assert!(err.to_string().contains("cluster mode needs store.backend = \"server\""), "{err}");
     }
 
     #[test]

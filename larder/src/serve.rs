@@ -55,7 +55,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
                 password: store.password.expose().to_owned(),
                 database: store.database.clone(),
             };
-            Ok(Arc::new(larder_store::ServerStore::new(&config)?))
+            let server = larder_store::ServerStore::new(&config)?;
+            Ok(Arc::new(if store.cluster.is_empty() { server } else { server.in_cluster(&store.cluster)? }))
         }
         Backend::Embedded => {
             let config = larder_store::EmbeddedConfig {

@@ -604,7 +604,8 @@ pub async fn drop_login_keys_before(store: &dyn Store, day: NaiveDate) -> Result
         .await?;
     for Day { day } in days {
         let parsed = NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| StoreError::Decode(e.to_string()))?;
-        store.execute(&format!("ALTER TABLE login_keys DROP PARTITION {}", day_literal(parsed))).await?;
+        let table = crate::cluster::local_table(store, "login_keys");
+        store.execute(&format!("ALTER TABLE {table} DROP PARTITION {}", day_literal(parsed))).await?;
     }
     Ok(())
 }

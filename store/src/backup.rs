@@ -127,7 +127,8 @@ pub enum BackupError {
     Verify { table: String, expected_rows: u64, expected_checksum: u64, found_rows: u64, found_checksum: u64 },
 }
 
-/// Larder's tables in the store's database, views excluded, sorted.
+/// Larder's tables in the store's database, views excluded, sorted. In cluster mode, the
+/// `Distributed` tables (which read and write every shard), not the shards' local ones.
 ///
 /// # Errors
 /// As [`Store::query_raw`]; [`BackupError::BadTableName`] for a name that is not a plain identifier.
@@ -138,9 +139,11 @@ pub async fn tables(store: &dyn Store) -> Result<Vec<String>, BackupError> {
         sql::quote(store.database())
     );
     let out = store.query_raw(&sql, "TabSeparated").await?;
+    let in_cluster = store.cluster().is_some();
     String::from_utf8_lossy(&out)
         .lines()
         .filter(|line| !line.is_empty())
+        .filter(|name| !(in_cluster && crate::cluster::is_local_table(name)))
         .map(|name| {
             if sql::is_identifier(name) {
                 Ok(name.to_owned())
@@ -430,7 +433,7 @@ pub async fn restore(store: &dyn Store, key: &BackupKey, from: &Path, force: boo
             return Err(BackupError::TargetNotEmpty { tables: not_empty });
         }
         for table in &not_empty {
-            store.execute(&format!("TRUNCATE TABLE {table}")).await?;
+            store.execute(&format!("TRUNCATE TABLE {}", crate::cluster::local_table(store, table))).await?;
         }
     }
     // Newer engines collapse a replacing table's duplicate keys while inserting; the backup's

@@ -510,6 +510,10 @@ pub struct DataMap {
     /// The engine the columns were read from.
     pub engine: String,
     pub database: String,
+    /// Cluster mode: the cluster whose shards hold each table's rows in `<table>_local` (the
+    /// tables listed here are the `Distributed` tables over them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub tables: Vec<Table>,
     pub fields: Vec<Field>,
     pub sites: Vec<SiteRetentionSetting>,
@@ -556,7 +560,14 @@ pub async fn build(store: &dyn Store) -> Result<DataMap, StoreError> {
         Err(StoreError::Rejected { .. }) => Vec::new(), // not migrated: the map says so below
         Err(e) => return Err(e),
     };
-    Ok(join(&version.text, store.database(), &columns, sites))
+    // Cluster mode: a local table has exactly its Distributed table's columns.
+    let columns: Vec<Column> = match store.cluster() {
+        Some(_) => columns.into_iter().filter(|c| !crate::cluster::is_local_table(&c.table)).collect(),
+        None => columns,
+    };
+    let mut map = join(&version.text, store.database(), &columns, sites);
+    map.cluster = store.cluster().map(str::to_owned);
+    Ok(map)
 }
 
 /// Joins live columns with the annotations, in the annotations' order, unannotated columns last.
@@ -594,7 +605,16 @@ fn join(engine: &str, database: &str, columns: &[Column], sites: Vec<SiteRetenti
         .filter(|t| columns.iter().any(|c| c.table == t.table))
         .map(|t| Table { table: t.table.to_owned(), description: t.what.to_owned(), retention: t.retention.to_owned() })
         .collect();
-    DataMap { engine: engine.to_owned(), database: database.to_owned(), tables, fields, sites, unannotated, stale }
+    DataMap {
+        engine: engine.to_owned(),
+        database: database.to_owned(),
+        cluster: None,
+        tables,
+        fields,
+        sites,
+        unannotated,
+        stale,
+    }
 }
 
 impl DataMap {
@@ -610,6 +630,14 @@ impl DataMap {
              Roles are per site: viewer < analyst < admin < owner.\n",
             self.engine, self.database
         );
+        if let Some(cluster) = &self.cluster {
+            let _ = writeln!(
+                out,
+                "Cluster `{cluster}`: each table below is a `Distributed` table; its rows live in `<table>_local` \
+                 on the shards (events spread by visitor, every other table on the first shard), with the same \
+                 fields, retention and readers.\n"
+            );
+        }
         let _ = writeln!(
             out,
             "Never stored anywhere: IP addresses, user-agent strings, cookies or any identifier kept in the \

@@ -24,7 +24,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use larder_core::SiteDomain;
 
 use crate::error::StoreError;
-use crate::{Store, sql};
+use crate::{Store, cluster, sql};
 
 /// Longest an order id or property value in a request may be (the collector stores no longer).
 pub const MAX_VALUE_BYTES: usize = 1024;
@@ -235,7 +235,8 @@ pub async fn delete(store: &dyn Store, deletion: &Deletion) -> Result<DeletionRe
     let mut rest = 0;
     for Month { month, events } in months {
         if deletion.covers_month(month) {
-            store.execute(&format!("ALTER TABLE events DROP PARTITION ({site}, {month})")).await?;
+            let events = cluster::local_table(store, "events");
+            store.execute(&format!("ALTER TABLE {events} DROP PARTITION ({site}, {month})")).await?;
             report.dropped_months.push(month);
         } else {
             rest += events;
@@ -255,7 +256,8 @@ pub async fn delete(store: &dyn Store, deletion: &Deletion) -> Result<DeletionRe
     Ok(report)
 }
 
-/// Runs `ALTER TABLE table DELETE WHERE condition` and returns when the engine has finished it:
+/// Runs `ALTER TABLE table DELETE WHERE condition` (on every shard's local table in cluster
+/// mode) and returns when the engine has finished it:
 /// with `mutations_sync` on engines that have it (20.x and later), else by polling
 /// `system.mutations` until none of the table's mutations is left undone.
 ///
@@ -264,15 +266,19 @@ pub async fn delete(store: &dyn Store, deletion: &Deletion) -> Result<DeletionRe
 /// minutes.
 pub async fn run_mutation(store: &dyn Store, table: &'static str, condition: &str) -> Result<(), StoreError> {
     let version = store.version().await?;
+    let target = cluster::local_table(store, table);
     if version.major >= 20 {
         // 2: wait for every replica too, should the table be replicated.
-        store.execute(&format!("ALTER TABLE {table} DELETE WHERE {condition} SETTINGS mutations_sync = 2")).await?;
+        store.execute(&format!("ALTER TABLE {target} DELETE WHERE {condition} SETTINGS mutations_sync = 2")).await?;
         return Ok(());
     }
-    store.execute(&format!("ALTER TABLE {table} DELETE WHERE {condition}")).await?;
+    store.execute(&format!("ALTER TABLE {target} DELETE WHERE {condition}")).await?;
+    // In cluster mode, on every node: the call returns when every shard has finished.
     let pending = format!(
-        "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = {} AND is_done = 0",
-        sql::quote(table)
+        "SELECT count() FROM {} WHERE database = {} AND table = {} AND is_done = 0",
+        cluster::mutations_source(store),
+        sql::quote(store.database()),
+        sql::quote(&cluster::mutated_table(store, table))
     );
     let started = Instant::now();
     let mut pause = Duration::from_millis(20);

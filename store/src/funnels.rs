@@ -4,7 +4,7 @@
 //! Definitions. A funnel is evaluated per visitor (visitor ids change daily, so a funnel never
 //! follows anyone across days) over the events of the visits the scope keeps (period and
 //! filters, see [`crate::stats`]), ordered by `(timestamp, event_id)` — seconds, ties broken by
-//! the time-ordered event id, as everywhere in the store. An event *matches* a step when it is
+//! the time-ordered event id (as text, see [`crate::stats::EVENT_ORDER`]), as everywhere in the store. An event *matches* a step when it is
 //! a page view whose path matches the step's page pattern (see [`crate::goals::PagePattern`])
 //! or an event of the step's name, and, for each of the step's property filters, has the
 //! property with exactly that value. One event may match several steps.
@@ -493,7 +493,7 @@ fn funnel_sql(scope: &Scope<'_>, definition: &FunnelDefinition, breakdown: Optio
     let conditions: Vec<String> = definition.steps.iter().map(FunnelStep::condition).collect();
     let mask: Vec<String> = conditions.iter().enumerate().map(|(i, c)| format!("{c} * {}", 1u32 << i)).collect();
     let per_visitor = format!(
-        "SELECT visitor_id, arraySort(groupArray((toUInt32(timestamp), event_id, mask, session_id))) AS ev FROM \
+        "SELECT visitor_id, arraySort(groupArray((toUInt32(timestamp), toString(event_id), mask, session_id))) AS ev FROM \
          (SELECT visitor_id, timestamp, event_id, session_id, toUInt16({}) AS mask FROM events WHERE {} AND ({})) \
          GROUP BY visitor_id",
         mask.join(" + "),

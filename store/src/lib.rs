@@ -13,6 +13,8 @@
 pub mod analyst;
 pub mod auth;
 pub mod backup;
+pub mod cluster;
+pub mod copy;
 pub mod datamap;
 pub mod deletion;
 mod embedded;
@@ -101,6 +103,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The database that holds Larder's tables.
     fn database(&self) -> &str;
+
+    /// The cluster whose shards hold the tables, in cluster mode (see [`cluster`]).
+    fn cluster(&self) -> Option<&str> {
+        None
+    }
 
     /// Inserts pre-encoded rows: `insert` is `INSERT INTO table (columns)`, `data` is in `format`.
     async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError>;

@@ -5,7 +5,12 @@
 //! succeeded, and every statement is written to be re-runnable (`IF NOT EXISTS`): after a
 //! failure, fixing the cause and running `larder migrate` again completes the file. An applied
 //! file that later changes is an error, not a silent re-run.
+//!
+//! In cluster mode (a [`Store`] with a cluster) each table is created `ON CLUSTER` as a local
+//! table on every shard plus a `Distributed` table over them (see [`crate::cluster`]); the
+//! ledger too, so any node knows what was applied.
 
+use crate::cluster::Layout;
 use crate::error::StoreError;
 use crate::{EngineVersion, Store, sql};
 
@@ -50,7 +55,17 @@ pub async fn migrate(store: &dyn Store) -> Result<MigrationReport, StoreError> {
 /// As [`migrate`].
 pub async fn migrate_with(store: &dyn Store, migrations: &[Migration]) -> Result<MigrationReport, StoreError> {
     store.prepare().await?;
-    store.execute(LEDGER).await?;
+    let layout = match store.cluster() {
+        Some(cluster) => Some(Layout::of(store, cluster).await?),
+        None => None,
+    };
+    let for_store = |statement: &str| match &layout {
+        Some(layout) => layout.adapt(statement),
+        None => Ok(vec![statement.to_owned()]),
+    };
+    for statement in for_store(LEDGER)? {
+        store.execute(&statement).await?;
+    }
     let version = store.version().await?;
     #[derive(serde::Deserialize)]
     struct Applied {
@@ -73,12 +88,14 @@ pub async fn migrate_with(store: &dyn Store, migrations: &[Migration]) -> Result
             continue;
         }
         for (i, statement) in statements(migration.sql).iter().enumerate() {
-            let statement = adapt_to_engine(statement, &version);
-            store.execute(&statement).await.map_err(|source| StoreError::Migration {
+            let failed = |source| StoreError::Migration {
                 name: migration.name.to_owned(),
                 statement: i + 1,
                 source: Box::new(source),
-            })?;
+            };
+            for statement in for_store(&adapt_to_engine(statement, &version)).map_err(failed)? {
+                store.execute(&statement).await.map_err(failed)?;
+            }
         }
         store
             .execute(&format!(

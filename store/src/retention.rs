@@ -174,7 +174,8 @@ pub async fn expire_login_records(store: &dyn Store, now: DateTime<Utc>) -> Resu
         ))
         .await?;
     for Month { month } in months {
-        store.execute(&format!("ALTER TABLE login_attempts DROP PARTITION {month}")).await?;
+        let table = crate::cluster::local_table(store, "login_attempts");
+        store.execute(&format!("ALTER TABLE {table} DROP PARTITION {month}")).await?;
         report.dropped_attempt_months.push(month);
     }
     let ended = format!("expires_at < {}", time_literal(now - Duration::days(1)));

@@ -4,7 +4,8 @@
 //! Definitions. A *search* is a `search` event; its query is the normalised `search.query`. A
 //! search *found no results* when `search.results` is 0 (unknown counts are not no-result
 //! searches) and otherwise *found results*. Events of a visit are ordered by
-//! `(timestamp, event_id)`, as everywhere in the store.
+//! `(timestamp, event_id)` (the id as text, see [`crate::stats::EVENT_ORDER`]), as everywhere in the
+//! store.
 //! - *searches* count search events, *searchers* the distinct visitors with one;
 //! - a `search_click` *belongs* to the latest search before it in its visit (clicks before a
 //!   visit's first search belong to none); a search is *clicked* when at least one click
@@ -229,7 +230,7 @@ fn captures(captured: &[&str], expr: &str) -> String {
 fn search_rows(scope: &Scope<'_>, searches: &str) -> Result<String, StoreError> {
     let scoped = stats::kept_events(scope, None)?;
     let visits = format!(
-        "SELECT session_id, min(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), event_id, \
+        "SELECT session_id, min(visitor_id) AS visitor, arraySort(groupArray((toUInt32(timestamp), toString(event_id), \
          multiIf(name = 'pageview', 1, name = 'search', 2, 3), search_query, toInt64(ifNull(search_results, -1)), \
          toUInt64(ifNull(search_position, 0)), pathname))) AS ev \
          FROM events WHERE {scoped} AND name IN ('pageview', 'search', 'search_click') \

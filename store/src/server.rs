@@ -3,6 +3,21 @@
 //!
 //! Schema validation of the crate is turned off: it relies on `describe_include_subcolumns`,
 //! which ClickHouse 18.16 lacks, and Larder encodes and decodes its own RowBinary anyway.
+//!
+//! In cluster mode ([`ServerStore::in_cluster`]) every table is a `Distributed` table over a
+//! shard-local `<name>_local` one (see [`crate::cluster`]), and every query carries the settings
+//! that make the distributed tables behave as one server's tables would:
+//! - `insert_distributed_sync=1`: an insert returns once the rows are on their shards, so a
+//!   collector deletes a spool segment only after its events really landed (and an insert
+//!   that fails on any shard fails, to be replayed);
+//! - `distributed_product_mode=local`: an `IN (subquery)` or `JOIN` over `events` inside a
+//!   query over `events` reads each shard's own events. Events are sharded by visitor, and such
+//!   subqueries select visits (`session_id`), which never span visitors, so this is exact —
+//!   and cheaper than `GLOBAL` (a subquery that is not per visit says `GLOBAL IN` itself);
+//! - `load_balancing=in_order`, `prefer_localhost_replica=0`: a shard's reads and writes go to
+//!   its first live replica, wherever the process is connected. The small tables (salts,
+//!   sessions, users…) all live on the first shard, so every process reads what any other wrote
+//!   just before, as on one server.
 
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
@@ -39,12 +54,16 @@ pub struct ServerStore {
     analyst: clickhouse::Client,
     bootstrap: clickhouse::Client,
     database: String,
+    cluster: Option<String>,
     version: std::sync::Arc<OnceCell<EngineVersion>>,
 }
 
 impl std::fmt::Debug for ServerStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerStore").field("database", &self.database).finish_non_exhaustive()
+        f.debug_struct("ServerStore")
+            .field("database", &self.database)
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,13 +87,58 @@ impl ServerStore {
         // readonly=1: no writes, no DDL, no settings changes (the query cannot lift its limits),
         // no table functions. The limits themselves come with each query's URL.
         let analyst = client.clone().with_setting("readonly", "1");
-        Ok(Self { client, analyst, bootstrap, database: config.database.clone(), version: Default::default() })
+        Ok(Self {
+            client,
+            analyst,
+            bootstrap,
+            database: config.database.clone(),
+            cluster: None,
+            version: Default::default(),
+        })
     }
 
-    /// Creates the database if it is missing. Called by the migration runner.
+    /// The same store in cluster mode: its tables are `Distributed` over the shards of
+    /// `cluster` (a name in the servers' `remote_servers`), migrations run `ON CLUSTER`.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the name is not a plain identifier.
+    pub fn in_cluster(mut self, cluster: &str) -> Result<Self, StoreError> {
+        if !crate::sql::is_identifier(cluster) {
+            return Err(StoreError::Invalid(format!("cluster name {cluster:?} is not a plain identifier")));
+        }
+        let distributed = |client: clickhouse::Client| {
+            client
+                .with_setting("insert_distributed_sync", "1")
+                .with_setting("distributed_product_mode", "local")
+                .with_setting("load_balancing", "in_order")
+                .with_setting("prefer_localhost_replica", "0")
+        };
+        self.client = distributed(self.client);
+        self.analyst = distributed(self.analyst);
+        self.bootstrap = distributed(self.bootstrap);
+        self.cluster = Some(cluster.to_owned());
+        Ok(self)
+    }
+
+    /// Creates the database if it is missing (on every node of the cluster in cluster mode).
+    /// Called by the migration runner.
     pub(crate) async fn ensure_database(&self) -> Result<(), StoreError> {
+        if let Some(cluster) = &self.cluster {
+            let known = Self::fetch(
+                &self.bootstrap,
+                &format!("SELECT count() FROM system.clusters WHERE cluster = {}", crate::sql::quote(cluster)),
+                "TabSeparated",
+            )
+            .await?;
+            if known.trim_ascii() == b"0" {
+                return Err(StoreError::Invalid(format!(
+                    "the server has no cluster named {cluster:?} (remote_servers in its config); check store.cluster"
+                )));
+            }
+        }
+        let on_cluster = self.cluster.as_ref().map(|c| format!(" ON CLUSTER {c}")).unwrap_or_default();
         self.bootstrap
-            .query(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {}{on_cluster}", self.database))
             .execute()
             .await
             .map_err(map_error)
@@ -160,6 +224,10 @@ impl Store for ServerStore {
 
     fn database(&self) -> &str {
         &self.database
+    }
+
+    fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref()
     }
 
     async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError> {

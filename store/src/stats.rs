@@ -162,6 +162,12 @@ pub(crate) fn event_filter_condition(filter: &Filter) -> String {
     }
 }
 
+/// The order of events: by second, ties by the time-ordered (v7) event id compared as text.
+/// As text because ClickHouse before 23.x compares UUIDs by their second half first — for a v7
+/// id its random bits — so on 18.16 `(timestamp, event_id)` would order the events of one
+/// second at random, and differently from chDB.
+pub(crate) const EVENT_ORDER: &str = "(timestamp, toString(event_id))";
+
 /// One row per visit in scope, with its attributes, and `f<i>` flags for event-level filters.
 pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
     visits_subquery_among(scope, None)
@@ -170,7 +176,7 @@ pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
 /// As [`visits_subquery`], only for the sessions `among` selects (a condition on `session_id`):
 /// a report about a few visits (those with a purchase) need not compute all of them.
 fn visits_subquery_among(scope: &Scope<'_>, among: Option<&str>) -> Result<String, StoreError> {
-    let first = "(timestamp, event_id)";
+    let first = EVENT_ORDER;
     let mut columns = vec![
         "session_id".to_owned(),
         // `min`, not `any`: deterministic even if a visit held several visitor ids (generated data).
@@ -676,7 +682,7 @@ pub async fn realtime(
         store.fetch_json(&format!("SELECT uniqExact(visitor_id) AS visitors FROM events WHERE {recent}")).await?;
     let pages: Vec<RealtimePage> = store
         .fetch_json(&format!(
-            "SELECT page, count() AS visitors FROM (SELECT visitor_id, argMax(pathname, (timestamp, event_id)) AS page \
+            "SELECT page, count() AS visitors FROM (SELECT visitor_id, argMax(pathname, {EVENT_ORDER}) AS page \
              FROM events WHERE {recent} AND name = 'pageview' GROUP BY visitor_id) GROUP BY page \
              ORDER BY visitors DESC, page LIMIT 20"
         ))

@@ -264,13 +264,15 @@ async fn web_vitals(store: &dyn Store, events: &str, limit: u32) -> Result<Vec<P
     let names: Vec<String> = THRESHOLDS.iter().map(|t| t.0.to_owned()).collect();
     let vitals =
         format!("{events} AND name = 'web_vital' AND isNotNull(vital_value) AND vital_name IN {}", stats::list(&names));
+    // `GLOBAL IN`: the top pages are chosen over all events, also on a cluster, where a plain
+    // `IN` would pick each shard's own (see `ServerStore::in_cluster`); on one server the same.
     let found: Vec<Row> = store
         .fetch_json(&format!(
             "SELECT page, metric, count() AS samples, quantileExact(0.75)(measured) AS p75, \
              countIf(measured <= good_max) AS good, countIf(measured > good_max AND measured <= poor_min) AS fair, \
              countIf(measured > poor_min) AS bad FROM \
              (SELECT pathname AS page, vital_name AS metric, assumeNotNull(vital_value) AS measured, \
-              {} AS good_max, {} AS poor_min FROM events WHERE {vitals} AND pathname IN \
+              {} AS good_max, {} AS poor_min FROM events WHERE {vitals} AND pathname GLOBAL IN \
               (SELECT pathname FROM events WHERE {vitals} GROUP BY pathname ORDER BY count() DESC, pathname LIMIT {limit})) \
              GROUP BY page, metric",
             metric_is(|t| t.1),
