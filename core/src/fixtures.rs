@@ -105,8 +105,13 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
     let offset = rng.below(u64::from(spec.span_secs.max(1)));
     let timestamp = spec.start + chrono::Duration::seconds(offset as i64);
     let (referrer_host, source, medium) = rng.pick(SOURCES);
-    let (country, region, city) = rng.pick(COUNTRIES);
-    let (browser, browser_version, os, os_version, device) = rng.pick(BROWSERS);
+    // Where a visitor is and what they browse with come from their address and user agent,
+    // which their id hashes: one of each per visitor, as the collector's data has. (The draws
+    // are still taken, so that the rest of the fixture is what it always was.)
+    let _ = (rng.pick(COUNTRIES), rng.pick(BROWSERS));
+    let (country, region, city) = COUNTRIES[(visitor % COUNTRIES.len() as u64) as usize];
+    let (browser, browser_version, os, os_version, device) =
+        BROWSERS[((visitor / COUNTRIES.len() as u64) % BROWSERS.len() as u64) as usize];
     let roll = rng.below(100);
     let name = match roll {
         0..=69 => "pageview",
@@ -136,7 +141,8 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
         timestamp,
         name: EventName::parse(name).unwrap_or_else(|_| unreachable!("fixture names are valid")),
         visitor_id: VisitorId(visitor.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-        session_id: SessionId(visitor.wrapping_mul(31).wrapping_add(offset / 1800)),
+        // One visit per visitor and half-hour slot; distinct visitors never share one.
+        session_id: SessionId((visitor << 24) | (offset / 1800)),
         hostname: site.as_str().to_owned(),
         pathname: Pathname::parse(pathname).unwrap_or_else(|_| unreachable!("fixture paths are valid")),
         dimensions: Dimensions {
