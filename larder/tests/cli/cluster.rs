@@ -113,21 +113,7 @@ struct Session {
 
 impl Session {
     async fn login(client: &reqwest::Client, base: &str) -> Self {
-        let login = client
-            .post(format!("{base}/api/v1/login"))
-            .json(&json!({ "email": OWNER, "password": PASSWORD }))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(login.status(), 200, "login at {base}");
-        let cookie = login
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_owned();
-        let body: Value = login.json().await.expect("login json");
+        let (cookie, body) = crate::helpers::log_in(client, base, OWNER, PASSWORD).await;
         let csrf = body["csrf_token"].as_str().expect("csrf_token").to_owned();
         Self { client: client.clone(), base: base.to_owned(), cookie, csrf }
     }

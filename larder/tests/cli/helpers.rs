@@ -93,3 +93,22 @@ impl Drop for Serve {
         terminate(&mut self.child);
     }
 }
+
+/// Logs in through `POST {base}/api/v1/login`; the session cookie (`name=value`) and the answer.
+pub async fn log_in(client: &reqwest::Client, base: &str, email: &str, password: &str) -> (String, serde_json::Value) {
+    let login = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200, "login at {base}");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    (cookie, login.json().await.expect("login answer"))
+}

@@ -75,20 +75,7 @@ async fn collector_and_api_run_apart_against_a_clickhouse_server() {
     assert_eq!(post_event(&collector.url).await.expect("post").status(), 202, "the collector takes the event");
 
     // The API reads what the collector stored, with a session of a user the CLI created.
-    let login = client
-        .post(format!("{}/api/v1/login", api.url))
-        .json(&serde_json::json!({ "email": "owner@shop.example", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 200, "login through larder api");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+    let (cookie, _) = crate::helpers::log_in(&client, &api.url, "owner@shop.example", PASSWORD).await;
     let overview = format!("{}/api/v1/sites/{SITE}/overview?period=7d", api.url);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
