@@ -4,12 +4,12 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { render, type ComponentChildren } from 'preact';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, api, get, setCsrfToken, whenUnauthenticated, type Me } from './api';
+import { ApiError, api, get, preload, setCsrfToken, whenUnauthenticated, type Me } from './api';
 import { href, navigate, useLocation, viewOf } from './router';
 import { SessionContext, roleOn, useSession, type Session } from './session';
 import { ErrorBox, Loading } from './components/ui';
 import { LoginPage } from './pages/login';
-import { OverviewPage } from './pages/overview';
+import { OverviewPage, overviewPath } from './pages/overview';
 import { FunnelsPage } from './pages/funnels';
 import { SearchPage } from './pages/search';
 import { UxPage } from './pages/ux';
@@ -257,5 +257,9 @@ function Shell({ site, page, title, children }: { site?: string; page?: PageKey;
     </>
   );
 }
+
+// Opened on an overview: its headline numbers are asked for now, alongside the session check.
+const opened = location.pathname.match(/^\/sites\/([^/]+)\/overview\/?$/);
+if (opened) preload(overviewPath(decodeURIComponent(opened[1]), new URLSearchParams(location.search)));
 
 render(<App />, document.getElementById('app')!);

@@ -203,8 +203,25 @@ describe('dashboard', () => {
     // A bookmark of the filtered view shows the same.
     const bookmark = page.url();
     const other = await ownerContext.newPage();
+    const overviewRequests = [];
+    let sessionChecked = false;
+    let askedBeforeSessionChecked = false;
+    other.on('request', (r) => {
+      const { pathname } = new URL(r.url());
+      if (pathname.startsWith('/api/') && pathname.endsWith('/overview')) {
+        overviewRequests.push(r.url());
+        askedBeforeSessionChecked ||= !sessionChecked;
+      }
+    });
+    other.on('requestfinished', (r) => {
+      if (new URL(r.url()).pathname === '/api/v1/me') sessionChecked = true;
+    });
     await other.goto(bookmark);
     assert.equal((await cards(other)).visitors, fmt(EXPECTED.google.visitors));
+    // Opened directly, the page asks for its headline numbers alongside the session check, once:
+    // the page uses that answer.
+    assert.ok(askedBeforeSessionChecked, 'the headline numbers were asked for before the session check ended');
+    assert.equal(overviewRequests.length, 1, `overview requests: ${overviewRequests.join(', ')}`);
     await other.close();
     await page.getByRole('button', { name: 'Remove filter: Source is Google' }).click();
     await chip.waitFor({ state: 'detached' });

@@ -37,11 +37,15 @@ function isOneDay(query: URLSearchParams): boolean {
 const amountIn = (revenue: Revenue[] | undefined, currency: string | null) =>
   (revenue?.find((r) => r.currency === currency)?.amount_e4 ?? 0) / 10_000;
 
+/** The headline numbers' request (also preloaded at start-up, see `main`). */
+export const overviewPath = (site: string, query: URLSearchParams): string =>
+  sitePath(site, `/overview?${statsQuery(query)}&compare=previous`);
+
 export function OverviewPage({ site }: { site: string }) {
   const loc = useLocation();
   const q = statsQuery(loc.query);
   const metric = (METRICS.find(([m]) => m === loc.query.get('metric'))?.[0] ?? 'visitors') as Metric;
-  const overview = useApi<OverviewAnswer>(sitePath(site, `/overview?${q}&compare=previous`));
+  const overview = useApi<OverviewAnswer>(overviewPath(site, loc.query));
   // The headline numbers first: the other panels ask once they are there (or failed), so that
   // on a large store they do not compete with them for the store's read connections.
   const ready = overview.data !== null || overview.error !== null;
