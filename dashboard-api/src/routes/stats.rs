@@ -12,6 +12,7 @@
 //! `interval=hour`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::future::try_join;
 use larder_core::SiteDomain;
 use larder_core::query::{DateRange, Dimension, Filter, Interval, Period};
 use larder_store::sites::{self, Site};
@@ -155,12 +156,21 @@ async fn overview(
     let site = readable_site(&state, &caller, &path, Role::Viewer).await?;
     let range = params.range(&state, &site).await?;
     let scope = Scope { site: &site.domain, timezone: &site.timezone, range, filters: &params.filters };
-    let current = stats::overview(state.store.as_ref(), &scope).await?;
-    let revenue = stats::revenue(state.store.as_ref(), &scope).await?;
-    let previous = if params.compare {
-        let before = range.previous();
-        let values = stats::overview(state.store.as_ref(), &scope.with_range(before)).await?;
-        let revenue = stats::revenue(state.store.as_ref(), &scope.with_range(before)).await?;
+    let store = state.store.as_ref();
+    let before = range.previous();
+    let earlier = scope.with_range(before);
+    // The four queries at once: the small ones (revenue, an empty previous period) finish
+    // while the period's visits are grouped, instead of after.
+    let now = try_join(stats::overview(store, &scope), stats::revenue(store, &scope));
+    let then = async {
+        if params.compare {
+            try_join(stats::overview(store, &earlier), stats::revenue(store, &earlier)).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let ((current, revenue), previous_values) = try_join(now, then).await?;
+    let previous = if let Some((values, revenue)) = previous_values {
         let change = [
             ("visitors", change(current.visitors as f64, values.visitors as f64)),
             ("visits", change(current.visits as f64, values.visits as f64)),
