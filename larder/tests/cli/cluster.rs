@@ -6,7 +6,6 @@
 //! the search report must answer the same on both. Then `larder migrate-to-cluster` copies the
 //! embedded store into the cluster, once; the data map and a deletion run on the copy.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 use larder_benches::mix::{SITE, Traffic};
 use serde_json::{Value, json};
 
-use crate::helpers::{Serve, larder};
+use crate::helpers::{Serve, run_env, try_run_env};
 
 const PASSWORD: &str = "correct horse battery staple";
 const OWNER: &str = "owner@shop.example";
@@ -55,26 +54,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
     }
-}
-
-/// `larder ARGS` with `env`, its standard input fed `stdin`; panics with stderr when it fails.
-fn run_env(env: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
-    let out = try_run_env(env, args, stdin);
-    assert!(out.status.success(), "larder {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn try_run_env(env: &[(&str, &str)], args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = larder()
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run larder");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
 }
 
 /// A query's answer from one server, as text.

@@ -1,4 +1,4 @@
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -111,4 +111,25 @@ pub async fn log_in(client: &reqwest::Client, base: &str, email: &str, password:
         .expect("a session cookie")
         .to_owned();
     (cookie, login.json().await.expect("login answer"))
+}
+
+/// `larder ARGS` with `env`, its standard input fed `stdin`; panics with stderr when it fails.
+pub fn run_env(env: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
+    let out = try_run_env(env, args, stdin);
+    assert!(out.status.success(), "larder {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// `larder ARGS` with `env`, its standard input fed `stdin`; whatever it answers.
+pub fn try_run_env(env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    let mut child = larder()
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run larder");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
 }

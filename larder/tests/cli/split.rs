@@ -1,32 +1,14 @@
 //! `larder collector` and `larder api`: the two halves of `larder serve` as separate processes
 //! against a ClickHouse server. Events posted to the collector are read through the API.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Serve, larder};
+use crate::helpers::{Serve, larder, run_env};
 
 const SITE: &str = "shop.example";
 const PASSWORD: &str = "correct horse battery staple";
 const CHROME: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
-
-/// `larder ARGS` with `env`, its standard input fed `stdin`; panics with stderr when it fails.
-fn run_env(env: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
-    let mut child = larder()
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run larder");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "larder {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 #[tokio::test]
 async fn collector_and_api_run_apart_against_a_clickhouse_server() {
