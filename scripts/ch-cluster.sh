@@ -107,13 +107,8 @@ stop)
     [ -d "$shard" ] && "$here/ch-server.sh" stop "$shard" &
   done
   wait
-  if [ -f "$dir/zookeeper/pid" ]; then
-    pid=$(cat "$dir/zookeeper/pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/zookeeper/pid"
-  fi
+  # ch-server.sh's stop is a plain stop by DIR/pid (TERM, wait up to 10 s, KILL): ZooKeeper's too.
+  "$here/ch-server.sh" stop "$dir/zookeeper"
   ;;
 *) echo "unknown command $cmd" >&2; exit 2;;
 esac
