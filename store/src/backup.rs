@@ -40,8 +40,9 @@ const SEALED_SUFFIX: &str = ".sealed";
 const LEDGER: &str = "schema_migrations";
 /// Privacy: the daily salts are never backed up. They are deleted after 48 hours so that no one
 /// can link a visitor across days; a backup kept longer would keep them alive. After a restore
-/// the collector makes a new salt for the day.
-const NOT_BACKED_UP: &[&str] = &[LEDGER, "salts"];
+/// the collector makes a new salt for the day. Nor are the pre-aggregated visits, which
+/// restoring the events fills again.
+const NOT_BACKED_UP: &[&str] = &[LEDGER, "salts", crate::visits::TABLE];
 /// Times a table is read again when its rows changed while it was read.
 const READ_ATTEMPTS: usize = 5;
 
@@ -432,7 +433,8 @@ pub async fn restore(store: &dyn Store, key: &BackupKey, from: &Path, force: boo
         if !force {
             return Err(BackupError::TargetNotEmpty { tables: not_empty });
         }
-        for table in &not_empty {
+        // The pre-aggregated visits go with the events; inserting the events fills them again.
+        for table in not_empty.iter().map(String::as_str).chain([crate::visits::TABLE]) {
             store.execute(&format!("TRUNCATE TABLE {}", crate::cluster::local_table(store, table))).await?;
         }
     }

@@ -58,7 +58,8 @@ pub fn is_local_table(name: &str) -> bool {
 /// The sharding key of a table's `Distributed` table.
 fn sharding_key(table: &str) -> &'static str {
     match table {
-        "events" => "visitor_id",
+        // A visit's pre-aggregated rows live beside its events (see `adapt` for the view).
+        "events" | "visit_parts" => "visitor_id",
         _ => "0",
     }
 }
@@ -101,12 +102,44 @@ impl Layout {
     /// # Errors
     /// [`StoreError::Invalid`] for a statement of another form: a migration must say how it
     /// reaches the shards before it can run on a cluster.
+    ///
+    /// Also: a materialized view of one table into another (`CREATE MATERIALIZED VIEW IF NOT
+    /// EXISTS v TO t AS SELECT … FROM s …`) becomes one on every node from `s_local` into
+    /// `t_local`, so each shard aggregates its own rows (the tables must be sharded alike);
+    /// `TRUNCATE TABLE t` truncates `t_local` on every node; `INSERT INTO t SELECT …` runs as
+    /// written, through the `Distributed` tables.
     pub fn adapt(&self, statement: &str) -> Result<Vec<String>, StoreError> {
         const CREATE: &str = "CREATE TABLE IF NOT EXISTS ";
+        const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS ";
+        const TRUNCATE: &str = "TRUNCATE TABLE ";
         let unsupported = || {
             let head: String = statement.chars().take(60).collect();
             StoreError::Invalid(format!("cluster mode cannot run this migration statement yet: {head:?}"))
         };
+        let (db, cluster) = (&self.database, &self.cluster);
+        if let Some(rest) = statement.strip_prefix(VIEW) {
+            let (view, rest) = rest.split_once(" TO ").ok_or_else(unsupported)?;
+            let (target, select) = rest.split_once(" AS\n").ok_or_else(unsupported)?;
+            let (head, source) = select.split_once("\nFROM ").ok_or_else(unsupported)?;
+            let source_end = source.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(source.len());
+            let (source, tail) = source.split_at(source_end);
+            if ![view, target, source].iter().all(|name| sql::is_identifier(name)) {
+                return Err(unsupported());
+            }
+            return Ok(vec![format!(
+                "{VIEW}{db}.{view}{LOCAL_SUFFIX} ON CLUSTER {cluster} TO {db}.{target}{LOCAL_SUFFIX} AS\n{head}\n\
+                 FROM {db}.{source}{LOCAL_SUFFIX}{tail}"
+            )]);
+        }
+        if let Some(table) = statement.strip_prefix(TRUNCATE) {
+            if !sql::is_identifier(table) {
+                return Err(unsupported());
+            }
+            return Ok(vec![format!("{TRUNCATE}{db}.{table}{LOCAL_SUFFIX} ON CLUSTER {cluster}")]);
+        }
+        if statement.starts_with("INSERT INTO ") {
+            return Ok(vec![statement.to_owned()]);
+        }
         let rest = statement.strip_prefix(CREATE).ok_or_else(unsupported)?;
         let name_end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
         let (table, rest) = rest.split_at(name_end);
@@ -123,7 +156,6 @@ impl Layout {
         } else {
             engine.to_owned()
         };
-        let (db, cluster) = (&self.database, &self.cluster);
         Ok(vec![
             format!(
                 "CREATE TABLE IF NOT EXISTS {db}.{table}{LOCAL_SUFFIX} ON CLUSTER {cluster}{columns}ENGINE = {engine}{settings}"
@@ -203,6 +235,26 @@ mod tests {
             out[0],
             "CREATE TABLE IF NOT EXISTS larder.schema_migrations_local ON CLUSTER c1 (version UInt32) ENGINE = MergeTree ORDER BY version"
         );
+    }
+
+    #[test]
+    fn a_materialized_view_aggregates_each_shards_rows_into_its_local_table() {
+        let ddl = "CREATE MATERIALIZED VIEW IF NOT EXISTS parts_mv TO parts AS\nSELECT\n    site,\n    count() AS n\nFROM events\nGROUP BY site";
+        let out = layout(true).adapt(ddl).expect("adapted");
+        assert_eq!(
+            out,
+            vec![
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS larder.parts_mv_local ON CLUSTER c1 TO larder.parts_local AS\n\
+                 SELECT\n    site,\n    count() AS n\nFROM larder.events_local\nGROUP BY site"
+            ]
+        );
+        assert_eq!(
+            layout(false).adapt("TRUNCATE TABLE parts").expect("adapted"),
+            vec!["TRUNCATE TABLE larder.parts_local ON CLUSTER c1"]
+        );
+        let fill = "INSERT INTO parts\nSELECT site, count() FROM events GROUP BY site";
+        assert_eq!(layout(false).adapt(fill).expect("adapted"), vec![fill], "through the Distributed tables");
+        assert!(layout(false).adapt("TRUNCATE TABLE parts; DROP TABLE x").is_err());
     }
 
     #[test]

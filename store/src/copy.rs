@@ -12,9 +12,10 @@
 //! run the same engine version (chDB 26 and ClickHouse 18.16 hash some column types
 //! differently, so between them only the counts compare).
 //!
-//! What is not copied: the migration ledger (each side has its own) and the collectors'
+//! What is not copied: the migration ledger (each side has its own), the collectors'
 //! pending snapshots (they describe spools of the process that ran on the source, which must
-//! be stopped for the copy).
+//! be stopped for the copy) and the pre-aggregated visits (the target's view computes them
+//! from the events copied).
 
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use crate::error::StoreError;
 use crate::{Store, migrate, sql};
 
 /// Tables that are not copied (see the module documentation).
-const NOT_COPIED: &[&str] = &["schema_migrations", "collector_pending"];
+const NOT_COPIED: &[&str] = &["schema_migrations", "collector_pending", crate::visits::TABLE];
 
 /// Why a copy did not happen or did not finish.
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,8 @@ pub enum Source {
     AccessControl,
     /// The migration runner.
     Migrations,
+    /// Computed by the store from other stored fields (a materialized view of `events`).
+    Derived,
 }
 
 impl Source {
@@ -39,6 +41,7 @@ impl Source {
             Self::Management => "site owners and admins (API) or the operator (CLI)",
             Self::AccessControl => "access control (API, CLI)",
             Self::Migrations => "migration runner",
+            Self::Derived => "computed by the store from the events (materialized view)",
         }
     }
 }
@@ -74,6 +77,8 @@ impl Relation {
 enum Access {
     /// Aggregate reports for every role; raw rows through SQL export from analyst up.
     Reports,
+    /// Aggregate reports for every role; never as rows.
+    Aggregates,
     /// Raw rows through SQL export from analyst up; reports at most count it.
     Raw,
     /// A site's settings or saved definitions: every role reads them, admins and owners change
@@ -94,7 +99,7 @@ enum Access {
 impl Access {
     fn roles(self) -> &'static [&'static str] {
         match self {
-            Self::Reports | Self::SiteSettings => &["viewer", "analyst", "admin", "owner"],
+            Self::Reports | Self::Aggregates | Self::SiteSettings => &["viewer", "analyst", "admin", "owner"],
             Self::Raw => &["analyst", "admin", "owner"],
             Self::Tokens => &["admin", "owner"],
             Self::Members | Self::Audit => &["owner"],
@@ -106,6 +111,7 @@ impl Access {
         match self {
             Self::Reports => "viewer and up: in aggregate reports; analyst and up: raw rows (SQL export)",
             Self::Raw => "analyst and up: raw rows (SQL export); reports at most count it",
+            Self::Aggregates => "viewer and up: in aggregate reports only (not in SQL export)",
             Self::SiteSettings => "every role of the site reads it; admin and owner change it",
             Self::Members => "owner: the site's members; the operator: all (larder users list)",
             Self::Tokens => "the token's user and admins of its sites (never the secret); the operator",
@@ -163,6 +169,11 @@ const TABLES: &[TableNote] = &[
         retention: DAILY_RETENTION,
     },
     TableNote {
+        table: "visit_parts",
+        what: "visits pre-aggregated per quarter hour from the events, for the dashboard's reports",
+        retention: "as the site's events: retention and deletions remove both",
+    },
+    TableNote {
         table: "collector_pending",
         what: "what each collector still holds in its spool (multi-collector visits)",
         retention: "replaced by each collector's next publication; a stopped collector's rows are deleted by its peers",
@@ -204,9 +215,9 @@ const TABLES: &[TableNote] = &[
     },
 ];
 
-use Access::{Audit, Members, Nobody, Operator, Raw, Reports, SiteSettings, Tokens};
+use Access::{Aggregates, Audit, Members, Nobody, Operator, Raw, Reports, SiteSettings, Tokens};
 use Relation::{Indirect, No, Pseudonymous, Yes};
-use Source::{AccessControl, Collector, Enrichment, Management, Migrations, Tracker};
+use Source::{AccessControl, Collector, Derived, Enrichment, Management, Migrations, Tracker};
 
 const PAGE: &str = "describes a page or a visit's origin, not a person";
 const SOFTWARE: &str = "the major version of common software, from the user agent, which is discarded";
@@ -333,6 +344,33 @@ const FIELDS: &[FieldNote] = &[
     note("visitor_sessions", "session_id", Collector, Pseudonymous, "the visitor's current visit", Nobody, "the visit"),
     note("visitor_sessions", "session_start_ms", Collector, No, "a time", Nobody, "when the visit began"),
     note("visitor_sessions", "last_seen_ms", Collector, No, "a time", Nobody, "the visit's last event"),
+    // visit_parts
+    note("visit_parts", "site", Derived, No, SETTING, Aggregates, "the site"),
+    note("visit_parts", "bucket", Derived, No, "a time", Aggregates, "the quarter hour of the events"),
+    note("visit_parts", "session_id", Derived, Pseudonymous, "the visit's id, as in events", Aggregates, "the visit"),
+    note("visit_parts", "visitor_id", Derived, Pseudonymous, VISITOR_ID_WHY, Aggregates, "the visitor pseudonym"),
+    note("visit_parts", "s_started", Derived, No, "a time", Aggregates, "the visit's first event"),
+    note("visit_parts", "s_ended", Derived, No, "a time", Aggregates, "the visit's last event"),
+    note("visit_parts", "s_pageviews", Derived, No, "a count", Aggregates, "page views"),
+    note("visit_parts", "s_interactions", Derived, No, "a count", Aggregates, "interactions (bounce rate)"),
+    note("visit_parts", "s_entry_page", Derived, No, PAGE, Aggregates, "the first page viewed"),
+    note("visit_parts", "s_exit_page", Derived, No, PAGE, Aggregates, "the last page viewed"),
+    note("visit_parts", "s_source", Derived, No, PAGE, Aggregates, "the visit's source"),
+    note("visit_parts", "s_referrer", Derived, No, PAGE, Aggregates, "the visit's referring site"),
+    note("visit_parts", "s_medium", Derived, No, PAGE, Aggregates, "the visit's medium"),
+    note("visit_parts", "s_utm_source", Derived, No, PAGE, Aggregates, "the visit's utm_source"),
+    note("visit_parts", "s_utm_medium", Derived, No, PAGE, Aggregates, "the visit's utm_medium"),
+    note("visit_parts", "s_utm_campaign", Derived, No, PAGE, Aggregates, "the visit's utm_campaign"),
+    note("visit_parts", "s_utm_term", Derived, No, PAGE, Aggregates, "the visit's utm_term"),
+    note("visit_parts", "s_utm_content", Derived, No, PAGE, Aggregates, "the visit's utm_content"),
+    note("visit_parts", "s_country", Derived, No, GEO, Aggregates, "country"),
+    note("visit_parts", "s_region", Derived, No, GEO, Aggregates, "region"),
+    note("visit_parts", "s_city", Derived, No, GEO, Aggregates, "city"),
+    note("visit_parts", "s_device", Derived, No, SOFTWARE, Aggregates, "device type"),
+    note("visit_parts", "s_browser", Derived, No, SOFTWARE, Aggregates, "browser"),
+    note("visit_parts", "s_browser_version", Derived, No, SOFTWARE, Aggregates, "browser version"),
+    note("visit_parts", "s_os", Derived, No, SOFTWARE, Aggregates, "operating system"),
+    note("visit_parts", "s_os_version", Derived, No, SOFTWARE, Aggregates, "its version"),
     // collector_pending
     note("collector_pending", "collector_id", Collector, No, "a process id", Nobody, "the collector"),
     note("collector_pending", "as_of_ms", Collector, No, "a time", Nobody, "events accepted before it are covered"),
@@ -546,10 +584,12 @@ struct Column {
 pub async fn build(store: &dyn Store) -> Result<DataMap, StoreError> {
     let version = store.version().await?;
     // system.columns lists a table's columns in their order; 18.16 has no `position` to sort by.
+    // Views store nothing (the materialized view of visits writes into `visit_parts`).
     let columns: Vec<Column> = store
         .fetch_json(&format!(
-            "SELECT table, name, type FROM system.columns WHERE database = {}",
-            sql::quote(store.database())
+            "SELECT table, name, type FROM system.columns WHERE database = {db} AND table NOT IN \
+             (SELECT name FROM system.tables WHERE database = {db} AND engine LIKE '%View')",
+            db = sql::quote(store.database())
         ))
         .await?;
     let sites: Vec<SiteRetentionSetting> = match crate::sites::list(store).await {

@@ -24,7 +24,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use larder_core::SiteDomain;
 
 use crate::error::StoreError;
-use crate::{Store, cluster, sql};
+use crate::{Store, cluster, sql, visits};
 
 /// Longest an order id or property value in a request may be (the collector stores no longer).
 pub const MAX_VALUE_BYTES: usize = 1024;
@@ -237,13 +237,25 @@ pub async fn delete(store: &dyn Store, deletion: &Deletion) -> Result<DeletionRe
         if deletion.covers_month(month) {
             let events = cluster::local_table(store, "events");
             store.execute(&format!("ALTER TABLE {events} DROP PARTITION ({site}, {month})")).await?;
+            visits::drop_month(store, deletion.site.as_str(), month).await?;
             report.dropped_months.push(month);
         } else {
             rest += events;
         }
     }
     if rest > 0 {
+        // The pre-aggregated visits of the deleted events are computed again from what is left:
+        // for a match, the quarter hours of the visits it touched (found before they go); for a
+        // time range, the quarter hours at its two ends.
+        let touched = match deletion.matching {
+            Some(_) => Some(visits::keys_of(store, &condition).await?),
+            None => None,
+        };
         run_mutation(store, "events", &condition).await?;
+        match touched {
+            Some(keys) => visits::recompute_keys(store, deletion.site.as_str(), &keys).await?,
+            None => visits::recompute_span(store, deletion.site.as_str(), deletion.from, deletion.to).await?,
+        }
         report.mutated = true;
     }
     if deletion.is_whole_site() {

@@ -32,6 +32,7 @@ pub mod sites;
 pub mod sql;
 pub mod stats;
 pub mod ux;
+mod visits;
 
 use async_trait::async_trait;
 

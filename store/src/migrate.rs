@@ -27,6 +27,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_schema_v1", sql: include_str!("../../migrations/0001_schema_v1.sql") },
     Migration { version: 2, name: "0002_auth", sql: include_str!("../../migrations/0002_auth.sql") },
+    Migration { version: 3, name: "0003_visit_parts", sql: include_str!("../../migrations/0003_visit_parts.sql") },
 ];
 
 /// What a run did.
@@ -96,6 +97,15 @@ pub async fn migrate_with(store: &dyn Store, migrations: &[Migration]) -> Result
             for statement in for_store(&adapt_to_engine(statement, &version)).map_err(failed)? {
                 store.execute(&statement).await.map_err(failed)?;
             }
+        }
+        // What SQL alone would do badly: aggregating every stored event at once.
+        if migration.name == crate::visits::MIGRATION_NAME {
+            crate::visits::fill(store).await.map_err(|source| StoreError::Migration {
+                name: migration.name.to_owned(),
+                // The step after the file's statements.
+                statement: statements(migration.sql).len() + 1,
+                source: Box::new(source),
+            })?;
         }
         store
             .execute(&format!(

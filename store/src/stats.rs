@@ -19,6 +19,9 @@
 //! properties) then count only the events of kept visits, and a filter on the report's own
 //! dimension also restricts its rows.
 //!
+//! Visits come from the pre-aggregated `visit_parts` when every filter is visit-level, and from
+//! grouping the events otherwise (see [`crate::visits`]); both give the same visits.
+//!
 //! Everything is computed in ClickHouse; SQL is built from validated types only (identifiers
 //! from `match`es, values through [`sql::quote`]) and runs unchanged on chDB 26.x and 18.16.
 
@@ -58,17 +61,19 @@ impl Scope<'_> {
         }
     }
 
-    /// `site = … AND timestamp` within the range's days in the site's time zone.
-    pub(crate) fn events_in_range(&self) -> Result<String, StoreError> {
+    /// The first instant of the range and the first after it (midnights in the site's time
+    /// zone), as SQL.
+    pub(crate) fn range_bounds(&self) -> Result<(String, String), StoreError> {
         let tz = self.tz()?;
         let start = format!("{} 00:00:00", self.range.from.format("%Y-%m-%d"));
         let end = format!("{} 00:00:00", (self.range.to + Duration::days(1)).format("%Y-%m-%d"));
-        Ok(format!(
-            "site = {} AND timestamp >= toDateTime({}, {tz}) AND timestamp < toDateTime({}, {tz})",
-            sql::quote(self.site.as_str()),
-            sql::quote(&start),
-            sql::quote(&end)
-        ))
+        Ok((format!("toDateTime({}, {tz})", sql::quote(&start)), format!("toDateTime({}, {tz})", sql::quote(&end))))
+    }
+
+    /// `site = … AND timestamp` within the range's days in the site's time zone.
+    pub(crate) fn events_in_range(&self) -> Result<String, StoreError> {
+        let (start, end) = self.range_bounds()?;
+        Ok(format!("site = {} AND timestamp >= {start} AND timestamp < {end}", sql::quote(self.site.as_str())))
     }
 
     /// The same scope over another range (comparisons).
@@ -176,7 +181,13 @@ pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
 
 /// As [`visits_subquery`], only for the sessions `among` selects (a condition on `session_id`):
 /// a report about a few visits (those with a purchase) need not compute all of them.
+///
+/// Without event-level filters the visits are finished from the pre-aggregated `visit_parts`
+/// (see [`crate::visits`]); with one, each visit's events are needed to know whether one matched.
 fn visits_subquery_among(scope: &Scope<'_>, among: Option<&str>) -> Result<String, StoreError> {
+    if scope.filters.iter().all(|f| f.dimension.is_visit_level()) {
+        return crate::visits::subquery(scope, among);
+    }
     let first = EVENT_ORDER;
     let mut columns = vec![
         "session_id".to_owned(),

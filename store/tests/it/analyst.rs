@@ -439,9 +439,10 @@ async fn queries_beyond_the_time_limit_are_stopped() {
         let store = store.as_ref();
         store
             .execute(
-                "INSERT INTO events (event_id, site, timestamp, name, visitor_id, pathname) \
-                 SELECT generateUUIDv4(), 'shop.example', toDateTime('2026-01-01 00:00:00', 'UTC') + number, 'pageview', number, '/p' \
-                 FROM numbers(2000000)",
+                // Visits of 50 page views, a second apart: the view pre-aggregating visits costs per visit.
+                "INSERT INTO events (event_id, site, timestamp, name, visitor_id, session_id, pathname) \
+                 SELECT generateUUIDv4(), 'shop.example', toDateTime('2026-01-01 00:00:00', 'UTC') + number, 'pageview', \
+                 intDiv(number, 50), intDiv(number, 50), '/p' FROM numbers(2000000)",
             )
             .await
             .expect("load 2M events");

@@ -6,7 +6,7 @@ use larder_store::Store;
 use larder_store::deletion::{self, Deletion, Match};
 use larder_store::stats::{self, Scope};
 
-use crate::helpers::{both, count};
+use crate::helpers::{assert_visits_agree, both, count};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)
@@ -67,6 +67,35 @@ async fn deletions_remove_an_order_a_property_a_range_and_a_whole_site_and_leave
             tagged += 1;
         }
     }
+    // One visit with events on both sides of each end of the hours deleted below, within the
+    // same quarter hours, and one event of the order: the pre-aggregated rows of those quarter
+    // hours must be computed again from the events left.
+    let template = all
+        .iter()
+        .find(|e| e.site == shop && e.name.as_str() == "pageview" && e.order_id.is_empty() && e.props.is_empty())
+        .cloned()
+        .expect("a page view");
+    for (i, time) in [
+        "2026-06-10T10:01:00Z",
+        "2026-06-10T10:05:00Z",
+        "2026-06-10T10:09:00Z",
+        "2026-06-12T13:50:00Z",
+        "2026-06-12T13:55:00Z",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut edge = template.clone();
+        edge.id = larder_core::EventId::new_v7();
+        edge.timestamp = at(time);
+        edge.session_id = larder_core::SessionId(4_242_424_242);
+        edge.pathname = larder_core::Pathname::parse(&format!("/edge-{i}")).expect("path");
+        if i == 1 {
+            // Deleting the order recomputes this visit's quarter hour from its other events.
+            edge.order_id = "A-1001".into();
+        }
+        all.push(edge);
+    }
     let on = |site: &SiteDomain, f: &dyn Fn(&larder_core::Event) -> bool| {
         all.iter().filter(|e| &e.site == site && f(e)).count() as u64
     };
@@ -82,6 +111,7 @@ async fn deletions_remove_an_order_a_property_a_range_and_a_whole_site_and_leave
         let kind = store.kind();
         let store = store.as_ref();
         store.insert_events(&all).await.expect("insert");
+        assert_visits_agree(store, "the insert").await;
         let shop_total = on(&shop, &|_| true);
         let other_total = on(&other, &|_| true);
 
@@ -95,6 +125,7 @@ async fn deletions_remove_an_order_a_property_a_range_and_a_whole_site_and_leave
             count(store, "SELECT count() FROM events WHERE site = 'other.example' AND order_id = 'A-1001'");
         assert_eq!(other_left.await, other_orders, "{kind:?}: another site's equal order id stays");
         assert_eq!(shop_count(store, "1").await, shop_total - shop_orders, "{kind:?}: nothing else went");
+        assert_visits_agree(store, "an order's deletion").await;
 
         // A property key=value.
         let prop = Match::Prop { key: "customer_ref".into(), value: "c-77".into() };
@@ -105,7 +136,23 @@ async fn deletions_remove_an_order_a_property_a_range_and_a_whole_site_and_leave
         let has = |v: &str| format!("arrayExists((k, v) -> k = 'customer_ref' AND v = '{v}', props.key, props.value)");
         assert_eq!(shop_count(store, &has("c-77")).await, 0, "{kind:?}: c-77 is gone");
         assert_eq!(shop_count(store, &has("c-78")).await, shop_c78, "{kind:?}: c-78 stays");
-        let shop_now = shop_total - shop_orders - shop_c77;
+        assert_visits_agree(store, "a property's deletion").await;
+
+        // A few hours that begin and end inside quarter hours: the visits of the edges are
+        // computed again from the events left.
+        let (hours_from, hours_to) = (at("2026-06-10T10:07:00Z"), at("2026-06-12T13:52:30Z"));
+        let hours_sql = format!(
+            "timestamp >= toDateTime({}, 'UTC') AND timestamp < toDateTime({}, 'UTC')",
+            hours_from.timestamp(),
+            hours_to.timestamp()
+        );
+        let in_hours = shop_count(store, &hours_sql).await;
+        assert!(in_hours > 0, "{kind:?}: the fixture has events in those hours");
+        let hours = Deletion::selected(shop.clone(), Some(hours_from), Some(hours_to), None).expect("ok");
+        assert_eq!(deletion::delete(store, &hours).await.expect("delete hours").deleted_events, in_hours, "{kind:?}");
+        assert_eq!(shop_count(store, &hours_sql).await, 0, "{kind:?}: the hours are empty");
+        assert_visits_agree(store, "a deletion of hours").await;
+        let shop_now = shop_total - shop_orders - shop_c77 - in_hours;
         assert_eq!(shop_count(store, "1").await, shop_now, "{kind:?}");
 
         // A time range: August goes as a partition, the second half of July by a mutation.
@@ -134,6 +181,7 @@ async fn deletions_remove_an_order_a_property_a_range_and_a_whole_site_and_leave
         assert_eq!((after.visitors, after.pageviews), (0, 0), "{kind:?}: the overview of the range is empty");
         let outside = overview(store, &shop, "2026-06-01", "2026-06-30").await;
         assert!(outside.pageviews > 0, "{kind:?}: June is still reported");
+        assert_visits_agree(store, "a range's deletion").await;
         assert_eq!(
             rows_in_active_parts(store).await,
             count(store, "SELECT count() FROM events").await,
@@ -150,6 +198,9 @@ async fn deletions_remove_an_order_a_property_a_range_and_a_whole_site_and_leave
         assert_eq!(report.dropped_months, vec![202605, 202606, 202607, 202609], "{kind:?}: every month went whole");
         assert!(!report.mutated, "{kind:?}: no mutation needed");
         assert_eq!(shop_count(store, "1").await, 0, "{kind:?}: no event of the site is left");
+        assert_visits_agree(store, "a site's deletion").await;
+        let parts_left = count(store, "SELECT count() FROM visit_parts WHERE site = 'shop.example'").await;
+        assert_eq!(parts_left, 0, "{kind:?}: nor its pre-aggregated visits");
         let sessions = count(store, "SELECT count() FROM visitor_sessions WHERE site = 'shop.example'").await;
         assert_eq!(sessions, 0, "{kind:?}: nor its visit state");
         let other_sessions = count(store, "SELECT count() FROM visitor_sessions WHERE site = 'other.example'").await;

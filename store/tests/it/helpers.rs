@@ -98,3 +98,45 @@ impl Drop for TestDir {
 pub fn test_dir() -> TestDir {
     TestDir(Some(tempfile::tempdir().expect("temp dir")))
 }
+
+/// Every visit's numbers and attributes, as the pre-aggregated `visit_parts` finish them and as
+/// grouping the events gives them: count and a checksum of each, which must agree.
+pub async fn visits_both_ways(store: &dyn Store) -> (String, String) {
+    const COLUMNS: &str = "session_id, visitor_id, started, ended, pageviews, interactions, entry_page, exit_page, \
+         source, referrer, medium, utm_source, utm_medium, utm_campaign, utm_term, utm_content, country, region, city, \
+         device, browser, browser_version, os, os_version";
+    let order = "concat(toString(toUInt64(timestamp) + 10000000000), toString(event_id))";
+    let from_events = format!(
+        "SELECT site, session_id, min(visitor_id) AS visitor_id, min(timestamp) AS started, max(timestamp) AS ended, \
+         countIf(name = 'pageview') AS pageviews, countIf(name NOT IN ('pageview', 'engagement', 'web_vital', 'js_error', \
+         'rage_click', 'dead_click')) AS interactions, argMinIf(pathname, {order}, name = 'pageview') AS entry_page, \
+         argMaxIf(pathname, {order}, name = 'pageview') AS exit_page, argMin(toString(referrer_source), {order}) AS source, \
+         argMin(referrer_host, {order}) AS referrer, argMin(toString(referrer_medium), {order}) AS medium, \
+         argMin(utm_source, {order}) AS utm_source, argMin(utm_medium, {order}) AS utm_medium, \
+         argMin(utm_campaign, {order}) AS utm_campaign, argMin(utm_term, {order}) AS utm_term, \
+         argMin(utm_content, {order}) AS utm_content, min(toString(country)) AS country, min(toString(region)) AS region, \
+         min(city) AS city, min(toString(device)) AS device, min(toString(browser)) AS browser, \
+         min(toString(browser_version)) AS browser_version, min(toString(os)) AS os, min(toString(os_version)) AS os_version \
+         FROM events GROUP BY site, session_id"
+    );
+    let from_parts = "SELECT site, session_id, min(visitor_id) AS visitor_id, minMerge(s_started) AS started, \
+         maxMerge(s_ended) AS ended, sumMerge(s_pageviews) AS pageviews, sumMerge(s_interactions) AS interactions, \
+         argMinIfMerge(s_entry_page) AS entry_page, argMaxIfMerge(s_exit_page) AS exit_page, argMinMerge(s_source) AS source, \
+         argMinMerge(s_referrer) AS referrer, argMinMerge(s_medium) AS medium, argMinMerge(s_utm_source) AS utm_source, \
+         argMinMerge(s_utm_medium) AS utm_medium, argMinMerge(s_utm_campaign) AS utm_campaign, \
+         argMinMerge(s_utm_term) AS utm_term, argMinMerge(s_utm_content) AS utm_content, minMerge(s_country) AS country, \
+         minMerge(s_region) AS region, minMerge(s_city) AS city, minMerge(s_device) AS device, \
+         minMerge(s_browser) AS browser, minMerge(s_browser_version) AS browser_version, minMerge(s_os) AS os, \
+         minMerge(s_os_version) AS os_version FROM visit_parts GROUP BY site, session_id";
+    let fingerprint = |visits: String| async move {
+        let sql = format!("SELECT count(), sum(cityHash64(site, {COLUMNS})) FROM ({visits})");
+        let out = store.query_raw(&sql, "TabSeparated").await.expect("visits");
+        String::from_utf8_lossy(&out).trim().to_owned()
+    };
+    (fingerprint(from_parts.to_owned()).await, fingerprint(from_events).await)
+}
+
+pub async fn assert_visits_agree(store: &dyn Store, after: &str) {
+    let (parts, events) = visits_both_ways(store).await;
+    assert_eq!(parts, events, "{:?} after {after}: the pre-aggregated visits are those of the events", store.kind());
+}

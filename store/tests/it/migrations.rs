@@ -1,6 +1,9 @@
-use larder_store::migrate::{MIGRATIONS, migrate};
+use chrono::{DateTime, Utc};
+use larder_core::SiteDomain;
+use larder_core::fixtures::{FixtureSpec, events};
+use larder_store::migrate::{MIGRATIONS, migrate, migrate_with};
 
-use crate::helpers::{both, count};
+use crate::helpers::{assert_visits_agree, both, count, embedded, server};
 
 const TABLES: &[&str] = &[
     "events",
@@ -15,6 +18,7 @@ const TABLES: &[&str] = &[
     "audit_log",
     "funnels",
     "goals",
+    "visit_parts",
 ];
 
 #[tokio::test]
@@ -71,5 +75,32 @@ async fn a_failing_migration_names_its_file_and_statement_and_is_not_recorded() 
         let edited = [Migration { sql: "SELECT 1;", ..bad[0] }];
         let err = migrate_with(store.as_ref(), &edited).await.expect_err("edited migration is refused");
         assert!(matches!(err, StoreError::MigrationChanged { .. }), "{kind:?}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn events_stored_before_the_visits_view_existed_are_pre_aggregated_by_its_migration() {
+    let (_dir, embedded) = embedded().await;
+    let start = DateTime::parse_from_rfc3339("2026-09-01T00:00:00Z").expect("time").with_timezone(&Utc);
+    let fixture = events(&FixtureSpec {
+        seed: 11,
+        count: 3000,
+        sites: vec![SiteDomain::parse("shop.example").expect("site"), SiteDomain::parse("b.example").expect("site")],
+        start,
+        span_secs: 40 * 86_400,
+        visitors: 200,
+    });
+    for store in [embedded, server("migration_fill")] {
+        let kind = store.kind();
+        let store = store.as_ref();
+        migrate_with(store, &MIGRATIONS[..2]).await.expect("the schema before the view");
+        store.insert_events(&fixture).await.expect("insert");
+        let report = migrate(store).await.expect("migrate");
+        assert_eq!(report.applied, vec!["0003_visit_parts".to_owned()], "{kind:?}");
+        assert!(count(store, "SELECT count() FROM visit_parts").await > 0, "{kind:?}: the old events were aggregated");
+        assert_visits_agree(store, "the migration's fill").await;
+        // Events stored afterwards go through the view.
+        store.insert_events(&fixture[..100]).await.expect("insert again");
+        assert_visits_agree(store, "an insert through the view").await;
     }
 }
