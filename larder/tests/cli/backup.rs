@@ -3,6 +3,7 @@
 //! wrong keys refused.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::helpers::{Serve, larder, run, run_ok};
 
@@ -18,6 +19,28 @@ fn fingerprint(data: &str) -> String {
         "tsv",
         "SELECT count(), sum(cityHash64(toString(event_id), pathname, visitor_id, timestamp)) FROM events",
     ])
+}
+
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").map(|e| e.expect("entry")) {
+        if entry.file_type().expect("type").is_dir() {
+            out.extend(files_under(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+/// The largest file under `dir`.
+fn largest_file(dir: &Path) -> PathBuf {
+    files_under(dir).into_iter().max_by_key(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).expect("a file")
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn refused(args: &[&str], wanted: &[&str]) {
@@ -51,8 +74,10 @@ fn a_backup_restores_into_a_fresh_data_directory_and_damage_is_refused() {
     let out = run_ok(&["backup", "--data", &data, "--to", &backup, "--key", &key]);
     assert!(out.contains("backed up") && out.contains(&backup), "{out}");
     refused(&["backup", "--data", &data, "--to", &backup, "--key", &key], &["not empty"]);
-    let raw = std::fs::read(dir.path().join("backup-1/tables/events.native.sealed")).expect("sealed events");
-    assert!(!raw.windows(b"shop.example".len()).any(|w| w == b"shop.example"), "the data file is encrypted");
+    for file in files_under(&dir.path().join("backup-1")) {
+        let raw = std::fs::read(&file).expect("sealed file");
+        assert!(!contains(&raw, b"shop.example"), "{} is encrypted", file.display());
+    }
 
     // Disaster: the data directory is gone.
     std::fs::remove_dir_all(&data).expect("destroy the data directory");
@@ -72,12 +97,13 @@ fn a_backup_restores_into_a_fresh_data_directory_and_damage_is_refused() {
         &["restore", "--data", &fresh, "--from", &backup, "--key", &other_key],
         &["manifest.json.sealed", "wrong key"],
     );
-    let events_file = dir.path().join("backup-1/tables/events.native.sealed");
+    let events_file = largest_file(&dir.path().join("backup-1/tables/events"));
+    let events_name = events_file.file_name().and_then(|n| n.to_str()).expect("a file name").to_owned();
     let mut bytes = std::fs::read(&events_file).expect("read");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&events_file, bytes).expect("write");
-    refused(&["restore", "--data", &fresh, "--from", &backup, "--key", &key], &["events.native.sealed", "changed"]);
+    refused(&["restore", "--data", &fresh, "--from", &backup, "--key", &key], &[&events_name, "changed"]);
     let sites = run_ok(&["sites", "list", "--data", &fresh]);
     assert!(!sites.contains("shop.example"), "nothing was restored from the damaged backup: {sites}");
 }
