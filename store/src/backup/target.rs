@@ -86,7 +86,22 @@ impl Location {
         }
         let bad = |why: &str| BackupError::BadLocation { location: reference.to_owned(), why: why.to_owned() };
         match self {
-            Self::Dir(path) => Ok(Self::Dir(path.join(reference))),
+            Self::Dir(path) => {
+                // From where this backup really is (a path given through a symlink resolves as
+                // the reference was written), without `..` left in messages.
+                let from = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                let mut resolved = PathBuf::new();
+                for part in from.join(reference).components() {
+                    match part {
+                        Component::ParentDir => {
+                            resolved.pop();
+                        }
+                        Component::CurDir => {}
+                        other => resolved.push(other),
+                    }
+                }
+                Ok(Self::Dir(resolved))
+            }
             Self::Bucket { bucket, prefix } => {
                 let mut parts = prefix.clone();
                 for part in reference.split('/').filter(|p| !p.is_empty() && *p != ".") {
@@ -382,8 +397,8 @@ mod tests {
         let from = Location::Dir(b.clone());
         let reference = from.reference_to(&Location::Dir(a.clone())).expect("reference");
         assert_eq!(reference, "../nightly/a");
-        let Location::Dir(resolved) = from.resolve(&reference).expect("resolved") else { panic!("a directory") };
-        assert_eq!(std::fs::canonicalize(resolved).expect("exists"), std::fs::canonicalize(a).expect("exists"));
+        let resolved = from.resolve(&reference).expect("resolved");
+        assert_eq!(resolved, Location::Dir(std::fs::canonicalize(a).expect("exists")), "no `..` left");
         let to_bucket = from.reference_to(&bucket("s3://bucket/x")).expect("reference");
         assert_eq!(to_bucket, "s3://bucket/x");
     }
