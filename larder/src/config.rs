@@ -264,7 +264,8 @@ pub struct BackupSettings {
     /// `https://…`, or `http://…` for a server on a private network. Empty: AWS S3 itself.
     pub s3_endpoint: String,
     pub s3_region: String,
-    /// Empty: the `AWS_ACCESS_KEY_ID` environment variable.
+    /// Empty: the `AWS_ACCESS_KEY_ID` environment variable; with neither, the machine's role
+    /// (the cloud's instance metadata).
     pub s3_access_key_id: String,
     /// Empty: the `AWS_SECRET_ACCESS_KEY` environment variable.
     pub s3_secret_access_key: Secret,
@@ -553,7 +554,7 @@ impl Settings {
         }
         if backup.s3_access_key_id.is_empty() != backup.s3_secret_access_key.expose().is_empty() {
             out.push(
-                "backup.s3_access_key_id and backup.s3_secret_access_key: give both (or neither, for a bucket that needs no credentials)"
+                "backup.s3_access_key_id and backup.s3_secret_access_key: give both (or neither: the machine's role, from the cloud's instance metadata)"
                     .into(),
             );
         }

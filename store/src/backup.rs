@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 pub use restore::{read_manifest, read_manifest_from, restore, restore_from};
 pub use seal::{BackupKey, SealError};
-pub use take::{BackupReport, backup, backup_from, backup_to};
+pub use take::{BackupReport, backup, backup_to};
 pub use target::{Location, S3Settings, Storage, Targets};
 
 use crate::error::StoreError;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::target::{Location, Storage, Targets};
 use super::{
-    BackupError, BackupKey, ChunkEntry, FORMAT, FileDigest, LEDGER, MANIFEST, Manifest, SEALED_SUFFIX, TableEntry,
+    BackupError, BackupKey, ChunkEntry, FORMAT, FileDigest, MANIFEST, Manifest, SEALED_SUFFIX, TableEntry,
     TableSummary, WHOLE_TABLE, applied_migrations, backed_up_tables, seal, summarize,
 };
 use crate::{Store, migrate, sql};
@@ -221,7 +221,7 @@ pub async fn restore_from(
     let missing: Vec<String> = target_tables.iter().filter(|t| !in_backup.contains(&t.as_str())).cloned().collect();
     let unknown: Vec<String> =
         in_backup.iter().filter(|t| !target_tables.iter().any(|n| n == *t)).map(|t| (*t).to_owned()).collect();
-    if !missing.is_empty() || !unknown.is_empty() || in_backup.contains(&LEDGER) {
+    if !missing.is_empty() || !unknown.is_empty() {
         return Err(BackupError::TablesMismatch { missing, unknown });
     }
     // Every file is opened and checked before anything is changed, so a damaged or incomplete

@@ -35,15 +35,6 @@ pub async fn backup(store: &dyn Store, key: &BackupKey, to: &Path) -> Result<Man
     Ok(report.manifest)
 }
 
-/// As [`backup`], from any [`BackupSource`], into a directory.
-///
-/// # Errors
-/// As [`backup_to`].
-pub async fn backup_from(source: &dyn BackupSource, key: &BackupKey, to: &Path) -> Result<Manifest, BackupError> {
-    let report = backup_to(source, key, &Targets::default(), &Location::Dir(to.to_owned()), None).await?;
-    Ok(report.manifest)
-}
-
 /// A chunk of the base that may be referred to instead of written.
 struct Reusable {
     entry: ChunkEntry,
