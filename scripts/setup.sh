@@ -3,7 +3,8 @@
 #   scripts/setup.sh        what `make run` needs: chDB's libchdb.so and the CC0 country database,
 #                           both from npm packages (npm pack, unpacked into vendor/, never committed)
 #   scripts/setup.sh test   also what `make test` needs: Debian's clickhouse-server, Debian's
-#                           zookeeper (with a Java runtime; the cluster test's coordination), cargo-nextest
+#                           zookeeper (with a Java runtime; the cluster test's coordination), moto's
+#                           S3-compatible server (PyPI; the backup tests' bucket), cargo-nextest
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 CHDB_PACKAGE="@chdb/lib-linux-x64-gnu"
@@ -93,6 +94,14 @@ if [ "${1:-}" = "test" ]; then
   fi
   need curl || apt_install curl
   need python3 || apt_install python3
+  # moto's S3-compatible server, for the backup tests (scripts/s3-server.sh starts it).
+  if ! need moto_server; then
+    need pip3 || apt_install python3-pip
+    echo "setup: installing moto[server]==5.2.1 from PyPI" >&2
+    # Debian's own Python refuses a plain `pip install` (PEP 668); a pyenv or venv Python takes it.
+    pip3 install --quiet 'moto[server]==5.2.1' 2>/dev/null \
+      || pip3 install --quiet --break-system-packages 'moto[server]==5.2.1'
+  fi
   if ! cargo nextest --version >/dev/null 2>&1; then
     echo "setup: installing cargo-nextest from crates.io" >&2
     cargo install --quiet --locked cargo-nextest

@@ -57,8 +57,8 @@ pub enum Command {
         #[command(subcommand)]
         action: RetentionCommand,
     },
-    /// Back up every table into a new directory, encrypted with a key file; or, with --new-key,
-    /// write a new key file.
+    /// Back up every table into a new directory or bucket prefix, encrypted with a key file,
+    /// in full or incremental to an earlier backup; or, with --new-key, write a new key file.
     Backup(BackupArgs),
     /// Restore a backup into an empty store (migrated first), then check every table against it.
     Restore(RestoreArgs),
@@ -83,9 +83,15 @@ pub struct MigrateToClusterArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["to", "new_key"])))]
 pub struct BackupArgs {
-    /// The new backup directory (must not exist, or be empty).
-    #[arg(long, value_name = "PATH", requires = "key", conflicts_with = "new_key")]
-    pub to: Option<PathBuf>,
+    /// Where the backup goes: a new directory (must not exist, or be empty), or
+    /// s3://BUCKET/PREFIX (nothing under the prefix yet; see [backup] in the configuration).
+    #[arg(long, value_name = "PATH|s3://BUCKET/PREFIX", requires = "key", conflicts_with = "new_key")]
+    pub to: Option<String>,
+    /// Make the backup incremental to this earlier backup (a directory or s3://…): chunks that
+    /// did not change since it are referred to, not written again. Restoring the new backup
+    /// needs this one (and every backup it refers to) to be reachable.
+    #[arg(long, value_name = "PATH|s3://BUCKET/PREFIX", requires = "to")]
+    pub base: Option<String>,
     /// The key file that encrypts the backup (made with --new-key).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
@@ -98,9 +104,9 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup directory.
-    #[arg(long, value_name = "PATH")]
-    pub from: PathBuf,
+    /// The backup: a directory or s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "PATH|s3://BUCKET/PREFIX")]
+    pub from: String,
     /// The key file the backup was encrypted with.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use larder_core::SiteDomain;
 use larder_dashboard_api::local::ControlFile;
 use larder_store::analyst::{self, ExportFormat};
-use larder_store::backup::{self, BackupKey};
+use larder_store::backup::{self, BackupKey, Location};
 use larder_store::{Store, StoreError, migrate, sites};
 
 use larder_dashboard_api::ApiState;
@@ -96,14 +96,34 @@ async fn backup_command(settings: &mut Settings, args: crate::cli::BackupArgs) -
     let (Some(to), Some(key_file)) = (&args.to, &args.key) else {
         bail!("larder backup needs --to PATH and --key FILE (or --new-key FILE)")
     };
+    let to = Location::parse(to)?;
+    let base = args.base.as_deref().map(Location::parse).transpose()?;
     let key = BackupKey::read_file(key_file)?;
-    let manifest = match open_target(settings, &args.store).await? {
-        Target::Store(store) => backup::backup(store.as_ref(), &key, to).await?,
+    let targets = settings.backup.targets();
+    let report = match open_target(settings, &args.store).await? {
+        Target::Store(store) => {
+            backup::backup_to(&backup::StoreSource(store.as_ref()), &key, &targets, &to, base.as_ref()).await?
+        }
         // The running server reads the tables; this process seals and writes them.
-        Target::Server(client) => backup::backup_from(&client, &key, to).await?,
+        Target::Server(client) => backup::backup_to(&client, &key, &targets, &to, base.as_ref()).await?,
     };
+    let manifest = &report.manifest;
     let rows: u64 = manifest.tables.iter().map(|t| t.summary.rows).sum();
-    println!("backed up {} table(s), {rows} row(s), to {}", manifest.tables.len(), to.display());
+    println!("backed up {} table(s), {rows} row(s), to {to}", manifest.tables.len());
+    if let Some(base) = &base {
+        println!(
+            "incremental to {base}: {} chunk(s) written, {} unchanged chunk(s) referred to in {}",
+            report.chunks_written,
+            report.chunks_reused,
+            if manifest.bases.is_empty() { "no other backup".to_owned() } else { manifest.bases.join(", ") }
+        );
+    } else {
+        println!("{} chunk(s) written", report.chunks_written);
+    }
+    if let Some(why) = &report.base_unused {
+        println!("the base's chunks were not used ({why}): this backup holds every chunk itself");
+    }
+    println!("{} byte(s) written", report.bytes_written);
     Ok(())
 }
 
@@ -159,18 +179,24 @@ async fn migrate_to_cluster(settings: Settings, args: crate::cli::MigrateToClust
 }
 
 async fn restore_command(settings: &mut Settings, args: crate::cli::RestoreArgs) -> anyhow::Result<()> {
+    let from = Location::parse(&args.from)?;
     let key = BackupKey::read_file(&args.key)?;
+    let targets = settings.backup.targets();
     let manifest = match open_target(settings, &args.store).await? {
-        Target::Store(store) => backup::restore(store.as_ref(), &key, &args.from, args.force).await?,
+        Target::Store(store) => backup::restore_from(store.as_ref(), &key, &targets, &from, args.force).await?,
         Target::Server(_) => {
             bail!("the data directory is held by a running larder serve: stop it before restoring into it")
         }
     };
     let rows: u64 = manifest.tables.iter().map(|t| t.summary.rows).sum();
+    let bases = if manifest.bases.is_empty() {
+        String::new()
+    } else {
+        format!(" and the backup(s) it refers to ({})", manifest.bases.join(", "))
+    };
     println!(
-        "restored {} table(s), {rows} row(s), from {} (taken {}); every table's count and checksum match",
+        "restored {} table(s), {rows} row(s), from {from}{bases} (taken {}); every table's count and checksum match",
         manifest.tables.len(),
-        args.from.display(),
         manifest.created_at.to_rfc3339()
     );
     Ok(())
@@ -885,20 +911,19 @@ impl backup::BackupSource for LocalClient {
         response.json().await.map_err(|e| backup::BackupError::Source { message: format!("larder serve: {e}") })
     }
 
-    async fn read_table(&self, table: &str) -> Result<(backup::TableSummary, Vec<u8>), backup::BackupError> {
-        let response = self.backup_get(&format!("/api/local/backup/tables/{table}")).await?;
-        let header = |name: &str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).ok_or_else(
-                || backup::BackupError::Source {
-                    message: format!("larder serve answered table {table} without {name}"),
-                },
-            )
-        };
-        let summary = backup::TableSummary { rows: header("x-larder-rows")?, checksum: header("x-larder-checksum")? };
-        let data = response
-            .bytes()
+    async fn chunks(&self, table: &str) -> Result<backup::TableChunks, backup::BackupError> {
+        let response = self.backup_get(&format!("/api/local/backup/tables/{table}/chunks")).await?;
+        response
+            .json()
             .await
-            .map_err(|e| backup::BackupError::Source { message: format!("larder serve: table {table}: {e}") })?;
-        Ok((summary, data.to_vec()))
+            .map_err(|e| backup::BackupError::Source { message: format!("larder serve: table {table}: {e}") })
+    }
+
+    async fn read_chunk(&self, table: &str, id: &str) -> Result<Vec<u8>, backup::BackupError> {
+        let response = self.backup_get(&format!("/api/local/backup/tables/{table}/chunks/{id}")).await?;
+        let data = response.bytes().await.map_err(|e| backup::BackupError::Source {
+            message: format!("larder serve: table {table}, chunk {id}: {e}"),
+        })?;
+        Ok(data.to_vec())
     }
 }

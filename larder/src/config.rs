@@ -20,6 +20,7 @@ pub struct Settings {
     pub geo: GeoSettings,
     pub privacy: PrivacySettings,
     pub auth: AuthSettings,
+    pub backup: BackupSettings,
     pub log: LogSettings,
 }
 
@@ -256,6 +257,64 @@ impl Default for AuthSettings {
     }
 }
 
+/// Backups to S3-compatible buckets (`larder backup --to s3://bucket/prefix`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// `https://…`, or `http://…` for a server on a private network. Empty: AWS S3 itself.
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    /// Empty: the `AWS_ACCESS_KEY_ID` environment variable; with neither, the machine's role
+    /// (the cloud's instance metadata).
+    pub s3_access_key_id: String,
+    /// Empty: the `AWS_SECRET_ACCESS_KEY` environment variable.
+    pub s3_secret_access_key: Secret,
+    /// `endpoint/bucket/key` requests (MinIO and most self-hosted servers) instead of
+    /// `bucket.endpoint/key`.
+    pub s3_path_style: bool,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: Secret::default(),
+            s3_path_style: false,
+        }
+    }
+}
+
+impl BackupSettings {
+    /// Where backups may go, as the store's backup module opens them.
+    pub fn targets(&self) -> larder_store::backup::Targets {
+        larder_store::backup::Targets {
+            s3: larder_store::backup::S3Settings {
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.expose().to_owned(),
+                path_style: self.s3_path_style,
+            },
+        }
+    }
+
+    /// The standard AWS variables fill in the credentials the configuration leaves empty.
+    fn fill_from_aws_env(&mut self, env: &BTreeMap<String, String>) {
+        if self.s3_access_key_id.is_empty()
+            && let Some(id) = env.get("AWS_ACCESS_KEY_ID")
+        {
+            self.s3_access_key_id.clone_from(id);
+        }
+        if self.s3_secret_access_key.expose().is_empty()
+            && let Some(secret) = env.get("AWS_SECRET_ACCESS_KEY")
+        {
+            self.s3_secret_access_key = Secret(secret.clone());
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
@@ -359,7 +418,10 @@ pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         }
     }
     let settings = match Settings::deserialize(toml::Value::Table(table)) {
-        Ok(settings) => Some(settings),
+        Ok(mut settings) => {
+            settings.backup.fill_from_aws_env(sources.env);
+            Some(settings)
+        }
         Err(e) => {
             problems.push(format!("{origin}: {}", e.message()));
             None
@@ -476,6 +538,25 @@ impl Settings {
             if !range.contains(&value) {
                 out.push(format!("{name}: {value} is not in {}..={}", range.start(), range.end()));
             }
+        }
+        let backup = &self.backup;
+        if !(backup.s3_endpoint.is_empty()
+            || backup.s3_endpoint.starts_with("http://")
+            || backup.s3_endpoint.starts_with("https://"))
+        {
+            out.push(format!(
+                "backup.s3_endpoint: {:?} must start with http:// or https:// (or be empty: AWS)",
+                backup.s3_endpoint
+            ));
+        }
+        if backup.s3_region.trim().is_empty() {
+            out.push("backup.s3_region: must not be empty".into());
+        }
+        if backup.s3_access_key_id.is_empty() != backup.s3_secret_access_key.expose().is_empty() {
+            out.push(
+                "backup.s3_access_key_id and backup.s3_secret_access_key: give both (or neither: the machine's role, from the cloud's instance metadata)"
+                    .into(),
+            );
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             out.push(format!("log.level: {:?} is not a tracing filter", self.log.level));
@@ -691,6 +772,44 @@ mod tests {
         assert!(err.to_string().contains("store.cluster: \"a b\" is not a plain identifier"), "{err}");
         let err = load_from(Some("[store]\ncluster = \"larder\"\n"), &[]).expect_err("embedded");
         assert!(err.to_string().contains("cluster mode needs store.backend = \"server\""), "{err}");
+    }
+
+    #[test]
+    fn s3_settings_come_from_the_file_larder_variables_or_the_aws_ones() {
+        let file = "[backup]\ns3_endpoint = \"http://127.0.0.1:9000\"\ns3_path_style = true\n";
+        let settings = load_from(
+            Some(file),
+            &[("LARDER_BACKUP__S3_ACCESS_KEY_ID", "larder"), ("LARDER_BACKUP__S3_SECRET_ACCESS_KEY", "s3cr3t")],
+        )
+        .expect("valid");
+        let targets = settings.backup.targets();
+        assert_eq!(targets.s3.endpoint, "http://127.0.0.1:9000");
+        assert!(targets.s3.path_style, "path-style requests from the file");
+        assert_eq!((targets.s3.access_key_id.as_str(), targets.s3.secret_access_key.as_str()), ("larder", "s3cr3t"));
+        let from_aws = load_from(None, &[("AWS_ACCESS_KEY_ID", "aws-id"), ("AWS_SECRET_ACCESS_KEY", "aws-secret")])
+            .expect("valid");
+        assert_eq!(from_aws.backup.s3_access_key_id, "aws-id", "the standard variable fills an empty key id");
+        assert_eq!(from_aws.backup.s3_secret_access_key.expose(), "aws-secret");
+        let printed = format!("{from_aws:?} {}", toml::to_string(&from_aws).unwrap_or_default());
+        assert!(!printed.contains("aws-secret"), "the secret key never prints: {printed}");
+        let larder_wins = load_from(
+            None,
+            &[
+                ("AWS_ACCESS_KEY_ID", "aws-id"),
+                ("AWS_SECRET_ACCESS_KEY", "x"),
+                ("LARDER_BACKUP__S3_ACCESS_KEY_ID", "mine"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(larder_wins.backup.s3_access_key_id, "mine", "Larder's own setting wins");
+
+        let err = load_from(
+            Some("[backup]\ns3_endpoint = \"minio:9000\"\ns3_region = \"\"\ns3_bucket = \"x\"\n"),
+            &[("LARDER_BACKUP__S3_ACCESS_KEY_ID", "only-the-id")],
+        )
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 4, "unknown key, endpoint, region, half the credentials: {err}");
+        assert!(err.to_string().contains("unknown key \"s3_bucket\" in [backup]"), "{err}");
     }
 
     #[test]

@@ -1,38 +1,57 @@
 //! Backup and restore of a store's tables, on both engines, through the [`Store`] trait.
 //!
-//! A backup is a directory: one sealed file per table (its rows in ClickHouse's `Native`
-//! format, as `SELECT *` returns them) under `tables/`, and a sealed `manifest.json` written
-//! last, so a directory without a manifest is an unfinished backup. The manifest records the
-//! Larder version, the schema migrations applied, and per table the row count, a checksum the
-//! engine computes (`sum(cityHash64(…))` of every column) and the byte length of the data.
-//! Every file is sealed with the backup key (see [`seal`]). The rows come from a store this
-//! process opened, or from a running `larder serve` that holds the embedded store (a
-//! [`BackupSource`]); the files are always sealed and written by the caller's process.
+//! A backup is a directory or a prefix in an S3-compatible bucket (see [`target`]): sealed data
+//! files under `tables/` and a sealed `manifest.json` written last, so a backup without a
+//! manifest is an unfinished one. Every file is sealed with the backup key (see [`seal`]) by
+//! this process before it is written anywhere.
+//!
+//! Each table is cut into chunks along its partition key (`events`: one site's month; a table
+//! partitioned by day: one day; a table without a partition key: one chunk). A chunk's file
+//! (`tables/TABLE/ID.native.sealed`, its rows in ClickHouse's `Native` format, as `SELECT *`
+//! returns them) is named by the engine's `cityHash64` of its partition value, and the
+//! manifest records per chunk its row count and checksum (see [`summarize`]), the length of its
+//! data, and the length and BLAKE3 digest of its sealed file.
+//!
+//! Incremental backups: given a base backup, a chunk whose row count and checksum equal the
+//! base's chunk of the same id is not written again; the manifest refers to the backup that
+//! holds the file (a path relative to this backup's location when both are directories or
+//! prefixes of one bucket, see [`Location::reference_to`]) with the sealed file's length and
+//! digest, so a base that was replaced or changed is refused. References always name the
+//! backup that holds the bytes, never a backup that refers further: an incremental of an
+//! incremental works, and its restore reads each file from wherever it is, without walking the
+//! chain. A deletion or a retention run that touched a partition changes its chunk's checksum,
+//! so that chunk is written anew and the deleted rows are not carried on.
 //!
 //! Rows are read through `SELECT`, not copied as parts: after a deletion the engine keeps the
 //! replaced parts on disk for a while (`old_parts_lifetime`, ~8 minutes), and a copy of the
 //! files could carry the deleted rows; a `SELECT` sees only what queries see.
 //!
 //! Restore migrates the target, requires the same schema migrations as the backup and empty
-//! tables (unless forced, which truncates them), inserts each table's rows back and then checks
-//! every table's count and checksum against the manifest.
+//! tables (unless forced, which truncates them), opens and checks every file (its own and its
+//! bases') before inserting the first row, inserts the chunks, then checks every table's count
+//! and checksum against the manifest. Format-1 backups (one file per table) still restore.
 //!
-//! Each table is held in memory while it is copied; tables are copied one after another, not
-//! as one snapshot (a table whose rows change while it is read is read again).
+//! One chunk at a time is held in memory, while it is copied or restored; tables are copied one
+//! after another, not as one snapshot (a table whose rows change while it is read is read
+//! again, until two listings of its chunks agree with what was read).
 
+mod restore;
 pub mod seal;
-
-use std::path::{Path, PathBuf};
+mod take;
+pub mod target;
 
 use serde::{Deserialize, Serialize};
 
+pub use restore::{read_manifest, read_manifest_from, restore, restore_from};
 pub use seal::{BackupKey, SealError};
+pub use take::{BackupReport, backup, backup_to};
+pub use target::{Location, S3Settings, Storage, Targets};
 
 use crate::error::StoreError;
-use crate::{Store, migrate, sql};
+use crate::{Store, sql};
 
-/// Version of the backup layout.
-const FORMAT: u32 = 1;
+/// Version of the backup layout: 1 had one file per table, 2 has chunks and references.
+const FORMAT: u32 = 2;
 /// The manifest's name inside the backup (bound to its content by the seal).
 const MANIFEST: &str = "manifest.json";
 const SEALED_SUFFIX: &str = ".sealed";
@@ -43,8 +62,10 @@ const LEDGER: &str = "schema_migrations";
 /// the collector makes a new salt for the day. Nor are the pre-aggregated visits, which
 /// restoring the events fills again.
 const NOT_BACKED_UP: &[&str] = &[LEDGER, "salts", crate::visits::TABLE];
-/// Times a table is read again when its rows changed while it was read.
+/// Times a table's chunks are listed again when its rows changed while it was read.
 const READ_ATTEMPTS: usize = 5;
+/// The id of the one chunk of a table without a partition key.
+pub const WHOLE_TABLE: &str = "all";
 
 /// What a backup holds; sealed as `manifest.json.sealed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +79,10 @@ pub struct Manifest {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Versions of the schema migrations applied to the store backed up.
     pub migrations: Vec<u32>,
+    /// The other backups this one refers to (as in [`ChunkEntry::base`]); empty for a backup
+    /// that holds every file itself.
+    #[serde(default)]
+    pub bases: Vec<String>,
     pub tables: Vec<TableEntry>,
 }
 
@@ -66,20 +91,78 @@ pub struct Manifest {
 #[serde(deny_unknown_fields)]
 pub struct TableEntry {
     pub name: String,
-    /// The sealed file, relative to the backup directory.
-    pub file: String,
+    /// The partition key its chunks follow; empty: one chunk, [`WHOLE_TABLE`].
+    pub chunk_key: String,
+    /// The whole table's row count and checksum.
     #[serde(flatten)]
     pub summary: TableSummary,
-    /// Length of the `Native` data before sealing.
-    pub bytes: u64,
+    pub chunks: Vec<ChunkEntry>,
 }
 
-/// A table's row count and the engine's checksum of its rows (a sum of row hashes, which
-/// does not depend on the order of rows or parts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// One chunk of a table: the rows of one partition value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkEntry {
+    /// `cityHash64` of the partition value, 16 hex digits, or [`WHOLE_TABLE`].
+    pub id: String,
+    #[serde(flatten)]
+    pub summary: TableSummary,
+    /// The sealed file, relative to the backup that holds it.
+    pub file: String,
+    /// Length of the `Native` data before sealing.
+    pub bytes: u64,
+    /// Length and BLAKE3 digest of the sealed file; absent in format-1 backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<FileDigest>,
+    /// The backup that holds the file when it is not this one: its location, relative to this
+    /// backup's when possible (see [`Location::reference_to`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// What a sealed file must be: a base backup swapped for another is refused by this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDigest {
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+impl FileDigest {
+    pub fn of(sealed: &[u8]) -> Self {
+        Self { bytes: sealed.len() as u64, blake3: blake3::hash(sealed).to_hex().to_string() }
+    }
+}
+
+/// A table's (or a chunk's) row count and the engine's checksum of its rows (a sum of row
+/// hashes, which does not depend on the order of rows or parts, and adds up over chunks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TableSummary {
     pub rows: u64,
     pub checksum: u64,
+}
+
+impl TableSummary {
+    fn add(self, other: Self) -> Self {
+        Self { rows: self.rows + other.rows, checksum: self.checksum.wrapping_add(other.checksum) }
+    }
+}
+
+/// A table's chunks as the source sees them now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableChunks {
+    /// The partition key the chunks follow; empty: one chunk.
+    pub key: String,
+    pub chunks: Vec<ChunkSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkSummary {
+    pub id: String,
+    #[serde(flatten)]
+    pub summary: TableSummary,
 }
 
 /// Why a backup or a restore failed.
@@ -91,21 +174,27 @@ pub enum BackupError {
     Seal(#[from] SealError),
     #[error("cannot read or write {}: {source}", path.display())]
     Io {
-        path: PathBuf,
+        path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{} already exists and is not empty; a backup never overwrites one", path.display())]
-    Exists { path: PathBuf },
-    #[error("{} has no manifest: not a Larder backup, or an unfinished one", path.display())]
-    NoManifest { path: PathBuf },
+    #[error("bucket: {what}: {message}")]
+    Bucket { what: String, message: String },
+    #[error("{location:?} is not a backup location: {why}")]
+    BadLocation { location: String, why: String },
+    #[error("{location} already exists and is not empty; a backup never overwrites one")]
+    Exists { location: String },
+    #[error("{location} has no manifest: not a Larder backup, or an unfinished one")]
+    NoManifest { location: String },
     #[error("the manifest {} does not decode: {message}", path.display())]
-    BadManifest { path: PathBuf, message: String },
+    BadManifest { path: std::path::PathBuf, message: String },
     /// The source of a backup other than a store (a running `larder serve`) failed.
     #[error("{message}")]
     Source { message: String },
     #[error("table {table:?} is not a plain identifier")]
     BadTableName { table: String },
+    #[error("table {table} has no chunk {id:?}")]
+    BadChunk { table: String, id: String },
     #[error("table {table} kept changing while it was read ({READ_ATTEMPTS} attempts); try again")]
     KeptChanging { table: String },
     #[error(
@@ -120,14 +209,25 @@ pub enum BackupError {
         "the target is not empty (tables {tables:?} have rows); restore into an empty store, or force it (--force empties them first)"
     )]
     TargetNotEmpty { tables: Vec<String> },
+    #[error("{} is missing: the backup is incomplete", path.display())]
+    MissingFile { path: std::path::PathBuf },
+    #[error(
+        "{} is missing: this backup is incremental and refers to the backup at {base}, which a restore needs (every backup it refers to must be reachable)",
+        path.display()
+    )]
+    BaseUnreachable { base: String, path: std::path::PathBuf },
+    #[error(
+        "{} is not the file the manifest refers to (its length or digest differs): the backup holding it was replaced or changed",
+        path.display()
+    )]
+    Swapped { path: std::path::PathBuf },
     #[error("{} holds {found} bytes of data, the manifest says {expected}: the file was changed or truncated", path.display())]
-    Size { path: PathBuf, expected: u64, found: u64 },
+    Size { path: std::path::PathBuf, expected: u64, found: u64 },
     #[error(
         "table {table} after restore has {found_rows} rows (checksum {found_checksum}), the backup {expected_rows} (checksum {expected_checksum})"
     )]
     Verify { table: String, expected_rows: u64, expected_checksum: u64, found_rows: u64, found_checksum: u64 },
 }
-
 /// Larder's tables in the store's database, views excluded, sorted. In cluster mode, the
 /// `Distributed` tables (which read and write every shard), not the shards' local ones.
 ///
@@ -176,15 +276,8 @@ fn hash_argument(column: &str, kind: &str) -> String {
     }
 }
 
-/// The engine's row count and checksum of `table` (a plain identifier).
-///
-/// The checksum is `sum(cityHash64(columns…))` over every column in table order; a nullable
-/// column is hashed as `isNull(c), assumeNotNull(c)` and UUIDs and Decimals as their text, so
-/// that it works on ClickHouse 18.16 and chDB alike.
-///
-/// # Errors
-/// As [`Store::query_raw`], or [`StoreError::Decode`].
-pub async fn summarize(store: &dyn Store, table: &str) -> Result<TableSummary, StoreError> {
+/// The expression that hashes one row of `table`: `cityHash64(columns…)`.
+async fn row_hash(store: &dyn Store, table: &str) -> Result<String, StoreError> {
     let columns = store
         .query_raw(
             &format!(
@@ -207,14 +300,107 @@ pub async fn summarize(store: &dyn Store, table: &str) -> Result<TableSummary, S
     if hashed.is_empty() {
         return Err(StoreError::Decode(format!("table {table} has no columns")));
     }
-    let sql = format!("SELECT count(), sum(cityHash64({})) FROM {table}", hashed.join(", "));
-    let out = store.query_raw(&sql, "TabSeparated").await?;
-    let text = String::from_utf8_lossy(&out);
+    Ok(format!("cityHash64({})", hashed.join(", ")))
+}
+
+fn parse_summary(text: &str) -> Option<TableSummary> {
     let mut fields = text.trim().split('\t').map(str::parse::<u64>);
     match (fields.next(), fields.next(), fields.next()) {
-        (Some(Ok(rows)), Some(Ok(checksum)), None) => Ok(TableSummary { rows, checksum }),
-        _ => Err(StoreError::Decode(format!("unexpected table summary {text:?}"))),
+        (Some(Ok(rows)), Some(Ok(checksum)), None) => Some(TableSummary { rows, checksum }),
+        _ => None,
     }
+}
+
+/// The engine's row count and checksum of `table` (a plain identifier).
+///
+/// The checksum is `sum(cityHash64(columns…))` over every column in table order; a nullable
+/// column is hashed as `isNull(c), assumeNotNull(c)` and UUIDs and Decimals as their text, so
+/// that it works on ClickHouse 18.16 and chDB alike.
+///
+/// # Errors
+/// As [`Store::query_raw`], or [`StoreError::Decode`].
+pub async fn summarize(store: &dyn Store, table: &str) -> Result<TableSummary, StoreError> {
+    let sql = format!("SELECT count(), sum({}) FROM {table}", row_hash(store, table).await?);
+    let out = store.query_raw(&sql, "TabSeparated").await?;
+    let text = String::from_utf8_lossy(&out);
+    parse_summary(&text).ok_or_else(|| StoreError::Decode(format!("unexpected table summary {text:?}")))
+}
+
+/// The partition key of `table` as the engine states it (of the shard-local table in cluster
+/// mode; the `Distributed` table has none); empty when the table has none.
+async fn partition_key(store: &dyn Store, table: &str) -> Result<String, StoreError> {
+    let name = match store.cluster() {
+        Some(_) => format!("{table}{}", crate::cluster::LOCAL_SUFFIX),
+        None => table.to_owned(),
+    };
+    let out = store
+        .query_raw(
+            &format!(
+                "SELECT partition_key FROM system.tables WHERE database = {} AND name = {}",
+                sql::quote(store.database()),
+                sql::quote(&name)
+            ),
+            "TabSeparated",
+        )
+        .await?;
+    // TabSeparated escapes; a partition key has no tab, newline or backslash in our schema, and
+    // one that had would only give a query the engine refuses.
+    let key = String::from_utf8_lossy(&out).trim().to_owned();
+    Ok(if key == "tuple()" { String::new() } else { key })
+}
+
+/// The chunks of `table` (a table a backup copies), each with its row count and checksum.
+///
+/// # Errors
+/// [`BackupError::BadTableName`] for a table a backup does not copy; store errors.
+pub async fn chunks(store: &dyn Store, table: &str) -> Result<TableChunks, BackupError> {
+    if !backed_up_tables(store).await?.iter().any(|t| t == table) {
+        return Err(BackupError::BadTableName { table: table.to_owned() });
+    }
+    let key = partition_key(store, table).await?;
+    let hash = row_hash(store, table).await?;
+    if key.is_empty() {
+        let summary = summarize(store, table).await?;
+        let chunks =
+            if summary.rows == 0 { Vec::new() } else { vec![ChunkSummary { id: WHOLE_TABLE.to_owned(), summary }] };
+        return Ok(TableChunks { key, chunks });
+    }
+    let sql =
+        format!("SELECT cityHash64({key}) AS chunk, count(), sum({hash}) FROM {table} GROUP BY chunk ORDER BY chunk");
+    let out = store.query_raw(&sql, "TabSeparated").await?;
+    let text = String::from_utf8_lossy(&out);
+    let mut chunks = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let decoded =
+            line.split_once('\t').and_then(|(id, rest)| Some((id.parse::<u64>().ok()?, parse_summary(rest)?)));
+        let Some((id, summary)) = decoded else {
+            return Err(StoreError::Decode(format!("unexpected chunk summary {line:?}")).into());
+        };
+        chunks.push(ChunkSummary { id: format!("{id:016x}"), summary });
+    }
+    Ok(TableChunks { key, chunks })
+}
+
+/// The rows of one chunk of `table` in `Native` format.
+///
+/// # Errors
+/// [`BackupError::BadTableName`], [`BackupError::BadChunk`] for an id that cannot name a chunk
+/// of the table; store errors.
+pub async fn read_chunk(store: &dyn Store, table: &str, id: &str) -> Result<Vec<u8>, BackupError> {
+    if !backed_up_tables(store).await?.iter().any(|t| t == table) {
+        return Err(BackupError::BadTableName { table: table.to_owned() });
+    }
+    let key = partition_key(store, table).await?;
+    let bad = || BackupError::BadChunk { table: table.to_owned(), id: id.to_owned() };
+    let condition = match (key.is_empty(), id) {
+        (true, WHOLE_TABLE) => "1".to_owned(),
+        (false, hex) if hex.len() == 16 => {
+            let value = u64::from_str_radix(hex, 16).map_err(|_| bad())?;
+            format!("cityHash64({key}) = {value}")
+        }
+        _ => return Err(bad()),
+    };
+    Ok(store.query_raw(&format!("SELECT * FROM {table} WHERE {condition}"), "Native").await?)
 }
 
 async fn applied_migrations(store: &dyn Store) -> Result<Vec<u32>, BackupError> {
@@ -243,12 +429,20 @@ pub struct SourceInfo {
 #[async_trait::async_trait]
 pub trait BackupSource: Send + Sync {
     async fn describe(&self) -> Result<SourceInfo, BackupError>;
-    /// A table's rows in `Native` format and the summary that describes exactly them.
-    async fn read_table(&self, table: &str) -> Result<(TableSummary, Vec<u8>), BackupError>;
+    /// A table's chunks, each with its row count and checksum, as they are now.
+    async fn chunks(&self, table: &str) -> Result<TableChunks, BackupError>;
+    /// One chunk's rows in `Native` format.
+    async fn read_chunk(&self, table: &str, id: &str) -> Result<Vec<u8>, BackupError>;
 }
 
 /// A store this process opened, as a backup's source.
-struct StoreSource<'a>(&'a dyn Store);
+pub struct StoreSource<'a>(pub &'a dyn Store);
+
+impl std::fmt::Debug for StoreSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreSource")
+    }
+}
 
 #[async_trait::async_trait]
 impl BackupSource for StoreSource<'_> {
@@ -256,8 +450,12 @@ impl BackupSource for StoreSource<'_> {
         describe(self.0).await
     }
 
-    async fn read_table(&self, table: &str) -> Result<(TableSummary, Vec<u8>), BackupError> {
-        read_table(self.0, table).await
+    async fn chunks(&self, table: &str) -> Result<TableChunks, BackupError> {
+        chunks(self.0, table).await
+    }
+
+    async fn read_chunk(&self, table: &str, id: &str) -> Result<Vec<u8>, BackupError> {
+        read_chunk(self.0, table, id).await
     }
 }
 
@@ -275,190 +473,4 @@ pub async fn describe(store: &dyn Store) -> Result<SourceInfo, BackupError> {
         migrations: applied_migrations(store).await?,
         tables: backed_up_tables(store).await?,
     })
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io { path: path.to_owned(), source }
-}
-
-/// Backs up every table of `store` into the new directory `to`, sealed with `key`.
-///
-/// # Errors
-/// [`BackupError::Exists`] when `to` exists and is not empty; store, seal and I/O errors;
-/// [`BackupError::KeptChanging`] when a table's rows kept changing while it was read.
-pub async fn backup(store: &dyn Store, key: &BackupKey, to: &Path) -> Result<Manifest, BackupError> {
-    backup_from(&StoreSource(store), key, to).await
-}
-
-/// As [`backup`], from any [`BackupSource`].
-///
-/// # Errors
-/// As [`backup`].
-pub async fn backup_from(source: &dyn BackupSource, key: &BackupKey, to: &Path) -> Result<Manifest, BackupError> {
-    let is_empty_dir = std::fs::read_dir(to).map(|mut entries| entries.next().is_none()).unwrap_or(false);
-    if to.exists() && !is_empty_dir {
-        return Err(BackupError::Exists { path: to.to_owned() });
-    }
-    let info = source.describe().await?;
-    let tables_dir = to.join("tables");
-    std::fs::create_dir_all(&tables_dir).map_err(io(&tables_dir))?;
-    let mut entries = Vec::new();
-    for table in info.tables {
-        if !sql::is_identifier(&table) {
-            return Err(BackupError::BadTableName { table });
-        }
-        let (summary, data) = source.read_table(&table).await?;
-        let name = format!("tables/{table}.native");
-        let file = format!("{name}{SEALED_SUFFIX}");
-        let path = to.join(&file);
-        write_file(&path, &seal::seal(key, &name, &data)?)?;
-        tracing::info!(table = %table, rows = summary.rows, bytes = data.len(), "table backed up");
-        entries.push(TableEntry { name: table, file, summary, bytes: data.len() as u64 });
-    }
-    let manifest = Manifest {
-        format: FORMAT,
-        larder_version: env!("CARGO_PKG_VERSION").to_owned(),
-        engine: info.engine,
-        engine_version: info.engine_version,
-        created_at: chrono::Utc::now(),
-        migrations: info.migrations,
-        tables: entries,
-    };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Decode(e.to_string()))?;
-    // Written last: its presence marks a finished backup.
-    write_file(&to.join(format!("{MANIFEST}{SEALED_SUFFIX}")), &seal::seal(key, MANIFEST, &json)?)?;
-    Ok(manifest)
-}
-
-/// Reads a table's rows with the summary that describes exactly them: the summary is taken
-/// before and after the read, and the read is repeated while they differ.
-///
-/// # Errors
-/// [`BackupError::BadTableName`] for a table a backup does not copy; store errors;
-/// [`BackupError::KeptChanging`].
-pub async fn read_table(store: &dyn Store, table: &str) -> Result<(TableSummary, Vec<u8>), BackupError> {
-    if !backed_up_tables(store).await?.iter().any(|t| t == table) {
-        return Err(BackupError::BadTableName { table: table.to_owned() });
-    }
-    for _ in 0..READ_ATTEMPTS {
-        let before = summarize(store, table).await?;
-        let data = store.query_raw(&format!("SELECT * FROM {table}"), "Native").await?;
-        if summarize(store, table).await? == before {
-            return Ok((before, data));
-        }
-        tracing::info!(table = %table, "rows changed while the table was read; reading again");
-    }
-    Err(BackupError::KeptChanging { table: table.to_owned() })
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
-    use std::io::Write;
-    let mut file = std::fs::File::create_new(path).map_err(io(path))?;
-    file.write_all(bytes).map_err(io(path))?;
-    file.sync_all().map_err(io(path))
-}
-
-/// Opens and checks a backup's manifest.
-///
-/// # Errors
-/// [`BackupError::NoManifest`], [`SealError::Refused`] (wrong key, changed or truncated),
-/// [`BackupError::BadManifest`].
-pub fn read_manifest(key: &BackupKey, from: &Path) -> Result<Manifest, BackupError> {
-    let path = from.join(format!("{MANIFEST}{SEALED_SUFFIX}"));
-    let sealed = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BackupError::NoManifest { path: from.into() });
-        }
-        Err(source) => return Err(BackupError::Io { path, source }),
-    };
-    let json = seal::open(key, MANIFEST, &path, &sealed)?;
-    let manifest: Manifest = serde_json::from_slice(&json)
-        .map_err(|e| BackupError::BadManifest { path: path.clone(), message: e.to_string() })?;
-    if manifest.format != FORMAT {
-        return Err(BackupError::BadManifest { path, message: format!("unknown format {}", manifest.format) });
-    }
-    for table in &manifest.tables {
-        let expected = format!("tables/{}.native{SEALED_SUFFIX}", table.name);
-        if !sql::is_identifier(&table.name) || table.file != expected {
-            return Err(BackupError::BadTableName { table: table.name.clone() });
-        }
-    }
-    Ok(manifest)
-}
-
-/// Restores the backup in `from` into `store`: migrates it, checks that the schema matches and
-/// that the tables are empty (with `force`, empties them), inserts every table's rows, then
-/// checks every table's count and checksum against the manifest.
-///
-/// # Errors
-/// Everything [`read_manifest`] refuses; [`BackupError::SchemaMismatch`],
-/// [`BackupError::TablesMismatch`], [`BackupError::TargetNotEmpty`]; [`BackupError::Size`] or
-/// [`SealError::Refused`] for a data file that was changed or truncated (checked before anything
-/// is inserted); [`BackupError::Verify`] when a restored table differs from the backup.
-pub async fn restore(store: &dyn Store, key: &BackupKey, from: &Path, force: bool) -> Result<Manifest, BackupError> {
-    let manifest = read_manifest(key, from)?;
-    migrate::migrate(store).await?;
-    let target = applied_migrations(store).await?;
-    if target != manifest.migrations {
-        return Err(BackupError::SchemaMismatch { backup: manifest.migrations.clone(), target });
-    }
-    let target_tables = backed_up_tables(store).await?;
-    let in_backup: Vec<&str> = manifest.tables.iter().map(|t| t.name.as_str()).collect();
-    let missing: Vec<String> = target_tables.iter().filter(|t| !in_backup.contains(&t.as_str())).cloned().collect();
-    let unknown: Vec<String> =
-        in_backup.iter().filter(|t| !target_tables.iter().any(|n| n == *t)).map(|t| (*t).to_owned()).collect();
-    if !missing.is_empty() || !unknown.is_empty() {
-        return Err(BackupError::TablesMismatch { missing, unknown });
-    }
-    // Every file is opened and checked before anything is changed, so a damaged backup leaves
-    // the target as it was.
-    let mut data = Vec::with_capacity(manifest.tables.len());
-    for table in &manifest.tables {
-        let path = from.join(&table.file);
-        let sealed = std::fs::read(&path).map_err(io(&path))?;
-        let plain = seal::open(key, table.file.trim_end_matches(SEALED_SUFFIX), &path, &sealed)?;
-        if plain.len() as u64 != table.bytes {
-            return Err(BackupError::Size { path, expected: table.bytes, found: plain.len() as u64 });
-        }
-        data.push(plain);
-    }
-    let mut not_empty = Vec::new();
-    for table in &target_tables {
-        if summarize(store, table).await?.rows > 0 {
-            not_empty.push(table.clone());
-        }
-    }
-    if !not_empty.is_empty() {
-        if !force {
-            return Err(BackupError::TargetNotEmpty { tables: not_empty });
-        }
-        // The pre-aggregated visits go with the events; inserting the events fills them again.
-        for table in not_empty.iter().map(String::as_str).chain([crate::visits::TABLE]) {
-            store.execute(&format!("TRUNCATE TABLE {}", crate::cluster::local_table(store, table))).await?;
-        }
-    }
-    // Newer engines collapse a replacing table's duplicate keys while inserting; the backup's
-    // rows go back exactly as they were, so that counts and checksums compare.
-    let settings = if store.version().await?.major >= 20 { " SETTINGS optimize_on_insert = 0" } else { "" };
-    for (table, plain) in manifest.tables.iter().zip(data) {
-        if table.summary.rows == 0 {
-            continue;
-        }
-        store.insert_raw(&format!("INSERT INTO {}{settings}", table.name), "Native", plain).await?;
-        tracing::info!(table = %table.name, rows = table.summary.rows, "table restored");
-    }
-    for table in &manifest.tables {
-        let found = summarize(store, &table.name).await?;
-        if found != table.summary {
-            return Err(BackupError::Verify {
-                table: table.name.clone(),
-                expected_rows: table.summary.rows,
-                expected_checksum: table.summary.checksum,
-                found_rows: found.rows,
-                found_checksum: found.checksum,
-            });
-        }
-    }
-    Ok(manifest)
 }

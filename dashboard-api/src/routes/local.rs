@@ -30,7 +30,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::post("/api/local/retention", |r| r.to(apply_retention)),
         Endpoint::get("/api/local/datamap", |r| r.to(data_map)),
         Endpoint::get("/api/local/backup", |r| r.to(backup_source)),
-        Endpoint::get("/api/local/backup/tables/{table}", |r| r.to(backup_table)),
+        Endpoint::get("/api/local/backup/tables/{table}/chunks", |r| r.to(backup_chunks)),
+        Endpoint::get("/api/local/backup/tables/{table}/chunks/{id}", |r| r.to(backup_chunk)),
     ]
 }
 
@@ -345,7 +346,7 @@ fn backup_error(error: larder_store::backup::BackupError) -> ApiError {
     match error {
         BackupError::Store(e) => e.into(),
         BackupError::BadTableName { .. } => ApiError::NotFound { what: "table", field: "table" },
-        e @ BackupError::KeptChanging { .. } => ApiError::Conflict { message: e.to_string(), field: None },
+        BackupError::BadChunk { .. } => ApiError::NotFound { what: "chunk", field: "id" },
         other => ApiError::Unexpected(Box::new(other)),
     }
 }
@@ -356,17 +357,23 @@ async fn backup_source(_: LocalOperator, state: web::Data<ApiState>) -> Result<H
     Ok(HttpResponse::Ok().json(info))
 }
 
-/// `larder backup`: one table's rows in ClickHouse's `Native` format, with the row count and
-/// checksum that describe exactly them in `X-Larder-Rows` and `X-Larder-Checksum`.
-async fn backup_table(
+/// `larder backup`: a table's chunks (by partition), each with its row count and checksum.
+async fn backup_chunks(
     _: LocalOperator,
     state: web::Data<ApiState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (summary, data) = larder_store::backup::read_table(state.store.as_ref(), &path).await.map_err(backup_error)?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
-        .insert_header(("X-Larder-Rows", summary.rows.to_string()))
-        .insert_header(("X-Larder-Checksum", summary.checksum.to_string()))
-        .body(data))
+    let chunks = larder_store::backup::chunks(state.store.as_ref(), &path).await.map_err(backup_error)?;
+    Ok(HttpResponse::Ok().json(chunks))
+}
+
+/// `larder backup`: one chunk's rows in ClickHouse's `Native` format.
+async fn backup_chunk(
+    _: LocalOperator,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (table, id) = path.into_inner();
+    let data = larder_store::backup::read_chunk(state.store.as_ref(), &table, &id).await.map_err(backup_error)?;
+    Ok(HttpResponse::Ok().content_type("application/octet-stream").body(data))
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use larder_benches::mix::{SITE, Traffic};
 use serde_json::{Value, json};
 
-use crate::helpers::{Serve, run_env, try_run_env};
+use crate::helpers::{Serve, run_env, run_ok, try_run_env};
 
 const PASSWORD: &str = "correct horse battery staple";
 const OWNER: &str = "owner@shop.example";
@@ -355,4 +355,119 @@ async fn two_collectors_on_two_shards_answer_as_one_embedded_store() {
         }
     }
     eprintln!("cluster test done in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// What each shard holds of `database`'s events: its row count and a checksum of its rows.
+async fn events_on_shards(client: &reqwest::Client, cluster: &Cluster, database: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT count(), sum(cityHash64(toString(event_id), site, pathname, visitor_id, session_id, timestamp)) \
+         FROM {database}.events_local"
+    );
+    let mut out = Vec::new();
+    for url in &cluster.urls {
+        out.push(clickhouse(client, url, &sql).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_backed_up_restored_into_a_fresh_database_and_expires_events_on_every_shard() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("dir");
+    let cluster = Cluster::start(dir.path().join("cluster"), 2);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let database = format!("t_cluster_backup_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let restored = format!("{database}_restored");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8 path").to_owned();
+    let (key, full, incremental, spool) = (path("backup.key"), path("full"), path("incremental"), path("spool"));
+    let on = |database: &str| -> Vec<(String, String)> {
+        [
+            ("LARDER_STORE__BACKEND", "server"),
+            ("LARDER_STORE__URL", cluster.urls[1].as_str()),
+            ("LARDER_STORE__CLUSTER", "larder"),
+            ("LARDER_STORE__DATABASE", database),
+            ("LARDER_STORE__DATA_DIR", spool.as_str()),
+            // Sites registered by demo-data keep 20 days; its events span 60.
+            ("LARDER_PRIVACY__RETENTION_DAYS", "20"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    };
+    let (source_env, restored_env) = (on(&database), on(&restored));
+    let source_env: Vec<(&str, &str)> = source_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let restored_env: Vec<(&str, &str)> = restored_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    run_env(&source_env, &["migrate"], "");
+    run_env(&source_env, &["demo-data", "--site", SITE, "--events", "2000", "--days", "60"], "");
+    // The fixture's visitor ids are all odd, so with two shards (sharded by visitor_id modulo
+    // 2) every event lands on one; a copy of them under the next (even) ids fills the other.
+    let columns = clickhouse(
+        &client,
+        &cluster.urls[0],
+        &format!("SELECT name FROM system.columns WHERE database = '{database}' AND table = 'events'"),
+    )
+    .await;
+    let list: Vec<String> = columns.lines().map(|c| format!("`{c}`")).collect();
+    let copied: Vec<String> = list
+        .iter()
+        .map(|c| match c.as_str() {
+            "`visitor_id`" => "visitor_id + 1".to_owned(),
+            "`event_id`" => "generateUUIDv4()".to_owned(),
+            other => other.to_owned(),
+        })
+        .collect();
+    let copy = format!(
+        "INSERT INTO {database}.events ({}) SELECT {} FROM {database}.events",
+        list.join(", "),
+        copied.join(", ")
+    );
+    // Synchronously, so that the copy is on its shard when the insert returns.
+    clickhouse(&client, &format!("{}/?insert_distributed_sync=1", cluster.urls[0]), &copy).await;
+    let before = events_on_shards(&client, &cluster, &database).await;
+    assert!(before.iter().all(|shard| !shard.starts_with("0\t")), "both shards hold events: {before:?}");
+
+    // A backup of the whole cluster (through the Distributed tables), restored into a fresh
+    // database of the same cluster: restore migrates it ON CLUSTER and checks every table.
+    run_ok(&["backup", "--new-key", &key]);
+    let backing_up = Instant::now();
+    let out = run_env(&source_env, &["backup", "--to", &full, "--key", &key], "");
+    eprintln!("cluster backup: {} in {:.1} s", out.trim().replace('\n', "; "), backing_up.elapsed().as_secs_f64());
+    let out = run_env(&source_env, &["backup", "--to", &incremental, "--base", &full, "--key", &key], "");
+    assert!(out.contains(": 0 chunk(s) written"), "nothing changed, nothing written: {out}");
+    let restoring = Instant::now();
+    let out = run_env(&restored_env, &["restore", "--from", &incremental, "--key", &key], "");
+    eprintln!("cluster restore in {:.1} s", restoring.elapsed().as_secs_f64());
+    assert!(out.contains("every table's count and checksum match"), "{out}");
+    assert_eq!(
+        events_on_shards(&client, &cluster, &restored).await,
+        before,
+        "each shard holds the same events as before (sharded by visitor again)"
+    );
+    let sites = clickhouse(&client, &cluster.urls[0], &format!("SELECT site FROM {restored}.sites_local FINAL")).await;
+    assert_eq!(sites, SITE, "the small tables are back on the first shard");
+    let refused = try_run_env(&restored_env, &["restore", "--from", &full, "--key", &key], "");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"), "a second restore is refused");
+    run_env(&restored_env, &["restore", "--from", &full, "--key", &key, "--force"], "");
+    assert_eq!(
+        events_on_shards(&client, &cluster, &restored).await,
+        before,
+        "a forced restore truncates every shard first"
+    );
+
+    // Retention on the cluster: events older than the site's 20 days go from every shard.
+    let old = format!(
+        "SELECT count() FROM {database}.events_local WHERE timestamp < toDateTime(toDate(now() - INTERVAL 20 DAY))"
+    );
+    for url in &cluster.urls {
+        assert_ne!(clickhouse(&client, url, &old).await, "0", "{url} holds old events");
+    }
+    let applied = run_env(&source_env, &["retention", "apply"], "");
+    assert!(applied.starts_with(&format!("{SITE}: keeps 20 days")), "{applied}");
+    for url in &cluster.urls {
+        assert_eq!(clickhouse(&client, url, &old).await, "0", "no expired event left on {url}");
+        let left = clickhouse(&client, url, &format!("SELECT count() FROM {database}.events_local")).await;
+        assert_ne!(left, "0", "recent events stay on {url}");
+    }
+    eprintln!("cluster backup test done in {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -133,3 +133,49 @@ pub fn try_run_env(env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
     child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
     child.wait_with_output().expect("wait")
 }
+
+/// moto's S3-compatible server, started by scripts/s3-server.sh with the bucket `larder-test`,
+/// stopped when dropped (also when the test fails).
+pub struct S3Server {
+    dir: tempfile::TempDir,
+    pub endpoint: String,
+}
+
+fn s3_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh")
+}
+
+impl S3Server {
+    pub const BUCKET: &str = "larder-test";
+
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let out = Command::new(s3_script())
+            .arg("start")
+            .arg(dir.path())
+            .arg(Self::BUCKET)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/s3-server.sh");
+        let server = Self { endpoint: String::from_utf8_lossy(&out.stdout).trim().to_owned(), dir };
+        assert!(out.status.success(), "scripts/s3-server.sh start failed (is moto installed? scripts/setup.sh test)");
+        server
+    }
+
+    /// The environment that points `larder backup`/`restore` at this server, with credentials
+    /// in the standard AWS variables (moto takes any).
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("LARDER_BACKUP__S3_ENDPOINT", self.endpoint.as_str()),
+            ("LARDER_BACKUP__S3_PATH_STYLE", "true"),
+            ("AWS_ACCESS_KEY_ID", "larder-test"),
+            ("AWS_SECRET_ACCESS_KEY", "larder-test-secret"),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = Command::new(s3_script()).arg("stop").arg(self.dir.path()).status();
+    }
+}

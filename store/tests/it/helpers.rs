@@ -140,3 +140,53 @@ pub async fn assert_visits_agree(store: &dyn Store, after: &str) {
     let (parts, events) = visits_both_ways(store).await;
     assert_eq!(parts, events, "{:?} after {after}: the pre-aggregated visits are those of the events", store.kind());
 }
+
+/// moto's S3-compatible server, started by scripts/s3-server.sh with the bucket `larder-test`,
+/// stopped when dropped (also when the test fails).
+pub struct S3Server {
+    dir: tempfile::TempDir,
+    pub endpoint: String,
+}
+
+/// The bucket every [`S3Server`] has.
+pub const BUCKET: &str = "larder-test";
+
+fn s3_script() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/s3-server.sh"))
+}
+
+impl S3Server {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let out = std::process::Command::new(s3_script())
+            .arg("start")
+            .arg(dir.path())
+            .arg(BUCKET)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run scripts/s3-server.sh");
+        let server = Self { endpoint: String::from_utf8_lossy(&out.stdout).trim().to_owned(), dir };
+        assert!(out.status.success(), "scripts/s3-server.sh start failed (is moto installed? scripts/setup.sh test)");
+        server
+    }
+
+    /// Where Larder's backups reach this server (moto takes any credentials; some are given,
+    /// as a real bucket needs them).
+    pub fn targets(&self) -> larder_store::backup::Targets {
+        larder_store::backup::Targets {
+            s3: larder_store::backup::S3Settings {
+                endpoint: self.endpoint.clone(),
+                region: "us-east-1".into(),
+                access_key_id: "larder-test".into(),
+                secret_access_key: "larder-test-secret".into(),
+                path_style: true,
+            },
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(s3_script()).arg("stop").arg(self.dir.path()).status();
+    }
+}
