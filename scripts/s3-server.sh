@@ -42,13 +42,8 @@ start)
   echo "moto_server did not answer on $url within 30 s" >&2; exit 1
   ;;
 stop)
-  if [ -f "$dir/pid" ]; then
-    pid=$(cat "$dir/pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/pid"
-  fi
+  # ch-server.sh's stop is a plain stop by DIR/pid (TERM, wait up to 10 s, KILL): moto's too.
+  "$(dirname "$0")/ch-server.sh" stop "$dir"
   ;;
 *) echo "unknown command $cmd" >&2; exit 2;;
 esac
