@@ -235,9 +235,11 @@ pub async fn delete(store: &dyn Store, deletion: &Deletion) -> Result<DeletionRe
     let mut rest = 0;
     for Month { month, events } in months {
         if deletion.covers_month(month) {
-            let events = cluster::local_table(store, "events");
-            store.execute(&format!("ALTER TABLE {events} DROP PARTITION ({site}, {month})")).await?;
-            visits::drop_month(store, deletion.site.as_str(), month).await?;
+            // The pre-aggregated visits are partitioned as the events are: their month goes too.
+            for table in ["events", visits::TABLE] {
+                let table = cluster::local_table(store, table);
+                store.execute(&format!("ALTER TABLE {table} DROP PARTITION ({site}, {month})")).await?;
+            }
             report.dropped_months.push(month);
         } else {
             rest += events;

@@ -174,6 +174,25 @@ pub(crate) fn event_filter_condition(filter: &Filter) -> String {
 /// id) sorts exactly as the pair and is compared 2–3× faster by `argMin`/`argMax` than a tuple.
 pub(crate) const EVENT_ORDER: &str = "concat(toString(toUInt64(timestamp) + 10000000000), toString(event_id))";
 
+/// A visit's attributes taken from its first event: the event's column and the visit's.
+pub(crate) const FIRST_TOUCH: [(&str, &str); 8] = [
+    ("referrer_source", "source"),
+    ("referrer_host", "referrer"),
+    ("referrer_medium", "medium"),
+    ("utm_source", "utm_source"),
+    ("utm_medium", "utm_medium"),
+    ("utm_campaign", "utm_campaign"),
+    ("utm_term", "utm_term"),
+    ("utm_content", "utm_content"),
+];
+
+/// Where a visit comes from and what it runs on derive from the address and user agent, the
+/// very things its visitor id hashes: one value per visit, so the cheapest deterministic
+/// aggregate, `min`, gives its first event's (an `argMin` by event order costs several times
+/// more).
+pub(crate) const PER_VISIT: [&str; 8] =
+    ["country", "region", "city", "device", "browser", "browser_version", "os", "os_version"];
+
 /// One row per visit in scope, with its attributes, and `f<i>` flags for event-level filters.
 pub(crate) fn visits_subquery(scope: &Scope<'_>) -> Result<String, StoreError> {
     visits_subquery_among(scope, None)
@@ -200,22 +219,10 @@ fn visits_subquery_among(scope: &Scope<'_>, among: Option<&str>) -> Result<Strin
         format!("argMinIf(pathname, {first}, name = 'pageview') AS entry_page"),
         format!("argMaxIf(pathname, {first}, name = 'pageview') AS exit_page"),
     ];
-    for (column, alias) in [
-        ("referrer_source", "source"),
-        ("referrer_host", "referrer"),
-        ("referrer_medium", "medium"),
-        ("utm_source", "utm_source"),
-        ("utm_medium", "utm_medium"),
-        ("utm_campaign", "utm_campaign"),
-        ("utm_term", "utm_term"),
-        ("utm_content", "utm_content"),
-    ] {
+    for (column, alias) in FIRST_TOUCH {
         columns.push(format!("argMin({column}, {first}) AS {alias}"));
     }
-    // Where a visit comes from and what it runs on derive from the address and user agent, the
-    // very things its visitor id hashes: one value per visit, so the cheapest deterministic
-    // aggregate gives its first event's (an `argMin` by event order costs several times more).
-    for column in ["country", "region", "city", "device", "browser", "browser_version", "os", "os_version"] {
+    for column in PER_VISIT {
         columns.push(format!("min({column}) AS {column}"));
     }
     for (i, filter) in scope.filters.iter().enumerate() {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use crate::deletion::{run_mutation, time_literal};
 use crate::error::StoreError;
-use crate::stats::Scope;
+use crate::stats::{FIRST_TOUCH, PER_VISIT, Scope};
 use crate::{Store, cluster, sql};
 
 /// The migration that creates the table, the view and the first fill.
@@ -59,12 +59,10 @@ pub(crate) fn subquery(scope: &Scope<'_>, among: Option<&str>) -> Result<String,
         "argMinIfMerge(s_entry_page) AS entry_page".into(),
         "argMaxIfMerge(s_exit_page) AS exit_page".into(),
     ];
-    for column in
-        ["source", "referrer", "medium", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
-    {
-        columns.push(format!("argMinMerge(s_{column}) AS {column}"));
+    for (_, alias) in FIRST_TOUCH {
+        columns.push(format!("argMinMerge(s_{alias}) AS {alias}"));
     }
-    for column in ["country", "region", "city", "device", "browser", "browser_version", "os", "os_version"] {
+    for column in PER_VISIT {
         columns.push(format!("minMerge(s_{column}) AS {column}"));
     }
     let mut condition = format!("site = {} AND bucket >= {start} AND bucket < {end}", sql::quote(scope.site.as_str()));
@@ -81,12 +79,6 @@ fn floor_bucket(at: DateTime<Utc>) -> DateTime<Utc> {
 fn ceil_bucket(at: DateTime<Utc>) -> DateTime<Utc> {
     let floor = floor_bucket(at);
     if floor == at { at } else { floor + Duration::minutes(BUCKET_MINUTES) }
-}
-
-/// Drops a site's month of `visit_parts` (with the same month of `events`).
-pub(crate) async fn drop_month(store: &dyn Store, site: &str, month: u32) -> Result<(), StoreError> {
-    let table = cluster::local_table(store, TABLE);
-    store.execute(&format!("ALTER TABLE {table} DROP PARTITION ({}, {month})", sql::quote(site))).await
 }
 
 /// After a site's events in `[from, to)` were deleted: the rows of the quarter hours the range

@@ -5,20 +5,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::helpers::{S3Server, Serve, larder, run, run_env, run_ok, try_run_env};
+use crate::helpers::{S3Server, Serve, larder, run, run_env, run_ok, shop_sql, try_run_env};
 
 /// What `larder sql` sees of shop.example's events: count and a checksum of the rows.
 fn fingerprint(data: &str) -> String {
-    run_ok(&[
-        "sql",
-        "--data",
-        data,
-        "--site",
-        "shop.example",
-        "--format",
-        "tsv",
-        "SELECT count(), sum(cityHash64(toString(event_id), pathname, visitor_id, timestamp)) FROM events",
-    ])
+    shop_sql(data, "SELECT count(), sum(cityHash64(toString(event_id), pathname, visitor_id, timestamp)) FROM events")
 }
 
 /// Every file under `dir`, at any depth.
@@ -133,16 +124,7 @@ fn a_backup_through_a_running_serve_restores_and_restore_waits_for_serve_to_stop
 
 /// `larder sql` of one count over shop.example's events.
 fn count_events(data: &str, condition: &str) -> u64 {
-    let out = run_ok(&[
-        "sql",
-        "--data",
-        data,
-        "--site",
-        "shop.example",
-        "--format",
-        "tsv",
-        &format!("SELECT count() FROM events WHERE {condition}"),
-    ]);
+    let out = shop_sql(data, &format!("SELECT count() FROM events WHERE {condition}"));
     out.lines().last().and_then(|l| l.trim().parse().ok()).expect("a count")
 }
 

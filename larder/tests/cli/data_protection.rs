@@ -1,10 +1,10 @@
 //! `larder datamap`, `larder delete` and `larder retention apply` as an operator runs them: on
 //! the embedded store directly, and through a running `larder serve` that holds the directory.
 
-use crate::helpers::{Serve, larder, run, run_ok};
+use crate::helpers::{Serve, larder, run, run_ok, shop_sql};
 
 fn count(data: &str, query: &str) -> u64 {
-    let out = run_ok(&["sql", "--data", data, "--site", "shop.example", "--format", "tsv", query]);
+    let out = shop_sql(data, query);
     out.lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("a count in {out:?}"))
 }
 
@@ -39,16 +39,7 @@ fn datamap_delete_and_retention_work_directly_and_through_serve() {
     assert_eq!(through["fields"], direct["fields"], "the same map through larder serve");
 
     // A customer's order, through serve.
-    let order = run_ok(&[
-        "sql",
-        "--data",
-        data,
-        "--site",
-        "shop.example",
-        "--format",
-        "tsv",
-        "SELECT order_id FROM events WHERE order_id != '' ORDER BY order_id LIMIT 1",
-    ]);
+    let order = shop_sql(data, "SELECT order_id FROM events WHERE order_id != '' ORDER BY order_id LIMIT 1");
     let order = order.lines().nth(1).expect("an order id").trim().to_owned();
     let with_order = count(data, &format!("SELECT count() FROM events WHERE order_id = '{order}'"));
     assert!(with_order > 0);

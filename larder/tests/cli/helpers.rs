@@ -23,6 +23,11 @@ pub fn run_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// `larder sql --data DATA --site shop.example --format tsv QUERY`: its output, with the header.
+pub fn shop_sql(data: &str, query: &str) -> String {
+    run_ok(&["sql", "--data", data, "--site", "shop.example", "--format", "tsv", query])
+}
+
 pub fn run(args: &[&str]) -> Output {
     larder().args(args).output().expect("run larder")
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Serve, larder, run_ok};
+use crate::helpers::{Serve, larder, run_ok, shop_sql};
 
 const SITE: &str = "shop.example";
 const CHROME: &str =
@@ -88,16 +88,7 @@ async fn sigkill_while_flushing_loses_and_duplicates_nothing_acknowledged() {
         assert!(Instant::now() < deadline, "the spool drains after the restart: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let out = run_ok(&[
-        "sql",
-        "--data",
-        &data_arg,
-        "--site",
-        SITE,
-        "--format",
-        "tsv",
-        "SELECT pathname, count() FROM events GROUP BY pathname",
-    ]);
+    let out = shop_sql(&data_arg, "SELECT pathname, count() FROM events GROUP BY pathname");
     assert!(serve.stop().success());
     let stored: HashMap<String, u64> = out
         .lines()

@@ -10,7 +10,7 @@ use larder_store::backup::{self, BackupError, BackupKey, Location, SealError, Ta
 use larder_store::deletion::{self, Deletion};
 use larder_store::sites::{self, Site};
 
-use crate::helpers::{BUCKET, S3Server, TestDir, both, count, test_dir};
+use crate::helpers::{BUCKET, S3Server, TestDir, both, count, test_dir, visits_both_ways};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)
@@ -43,7 +43,7 @@ async fn load(store: &dyn Store) {
 /// Every table's count and checksum.
 async fn summaries(store: &dyn Store) -> BTreeMap<String, TableSummary> {
     let mut out = BTreeMap::new();
-    // The pre-aggregated visits hold engine states, which no checksum takes; see finished_visits.
+    // The pre-aggregated visits hold engine states, which no checksum takes; see visits_both_ways.
     for table in backup::tables(store).await.expect("tables").into_iter().filter(|t| t != "visit_parts") {
         out.insert(table.clone(), backup::summarize(store, &table).await.expect("summary"));
     }
@@ -57,21 +57,6 @@ fn backed_up(all: &BTreeMap<String, TableSummary>) -> BTreeMap<String, TableSumm
         .filter(|(t, _)| !["schema_migrations", "salts", "visit_parts"].contains(&t.as_str()))
         .map(|(t, s)| (t.clone(), *s))
         .collect()
-}
-
-/// The pre-aggregated visits, finished: count and a checksum of every visit's numbers.
-async fn finished_visits(store: &dyn Store) -> String {
-    let out = store
-        .query_raw(
-            "SELECT count(), sum(cityHash64(session_id, visitor_id, started, ended, pageviews, entry_page, source, country)) \
-             FROM (SELECT session_id, min(visitor_id) AS visitor_id, minMerge(s_started) AS started, \
-             maxMerge(s_ended) AS ended, sumMerge(s_pageviews) AS pageviews, argMinIfMerge(s_entry_page) AS entry_page, \
-             argMinMerge(s_source) AS source, minMerge(s_country) AS country FROM visit_parts GROUP BY session_id)",
-            "TabSeparated",
-        )
-        .await
-        .expect("finished visits");
-    String::from_utf8_lossy(&out).trim().to_owned()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -134,7 +119,7 @@ async fn a_restored_store_has_every_table_equal_to_the_backed_up_one() {
         assert!(!manifest.migrations.is_empty(), "{kind:?}: the schema versions are recorded");
         assert!(!listed.contains_key("salts"), "{kind:?}: the salts are never backed up");
         assert!(!listed.contains_key("visit_parts"), "{kind:?}: derived data is not backed up");
-        let visits_before = finished_visits(store.as_ref()).await;
+        let (visits_before, _) = visits_both_ways(store.as_ref()).await;
         assert!(!visits_before.starts_with("0\t"), "{kind:?}: the view pre-aggregated the visits");
 
         let target = fresh_target(store, "backup_drill").await;
@@ -142,7 +127,7 @@ async fn a_restored_store_has_every_table_equal_to_the_backed_up_one() {
         assert_eq!(restored, manifest, "{kind:?}: restore answers the manifest");
         assert_eq!(backed_up(&summaries(target.as_ref()).await), backed_up(&before), "{kind:?}: every table equal");
         assert_eq!(count(target.as_ref(), "SELECT count() FROM salts").await, 0, "{kind:?}: no salt comes back");
-        assert_eq!(finished_visits(target.as_ref()).await, visits_before, "{kind:?}: the visits are computed again");
+        assert_eq!(visits_both_ways(target.as_ref()).await.0, visits_before, "{kind:?}: the visits are computed again");
     }
 }
 
