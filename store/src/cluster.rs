@@ -106,12 +106,14 @@ impl Layout {
     /// Also: a materialized view of one table into another (`CREATE MATERIALIZED VIEW IF NOT
     /// EXISTS v TO t AS SELECT … FROM s …`) becomes one on every node from `s_local` into
     /// `t_local`, so each shard aggregates its own rows (the tables must be sharded alike);
-    /// `TRUNCATE TABLE t` truncates `t_local` on every node; `INSERT INTO t SELECT …` runs as
-    /// written, through the `Distributed` tables.
+    /// `TRUNCATE TABLE t` truncates `t_local` on every node; `DROP TABLE IF EXISTS t` drops `t`
+    /// and `t_local` on every node (whichever exist: a view has only the local one); `INSERT INTO
+    /// t SELECT …` runs as written, through the `Distributed` tables.
     pub fn adapt(&self, statement: &str) -> Result<Vec<String>, StoreError> {
         const CREATE: &str = "CREATE TABLE IF NOT EXISTS ";
         const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS ";
         const TRUNCATE: &str = "TRUNCATE TABLE ";
+        const DROP: &str = "DROP TABLE IF EXISTS ";
         let unsupported = || {
             let head: String = statement.chars().take(60).collect();
             StoreError::Invalid(format!("cluster mode cannot run this migration statement yet: {head:?}"))
@@ -136,6 +138,16 @@ impl Layout {
                 return Err(unsupported());
             }
             return Ok(vec![format!("{TRUNCATE}{db}.{table}{LOCAL_SUFFIX} ON CLUSTER {cluster}")]);
+        }
+        if let Some(table) = statement.strip_prefix(DROP) {
+            if !sql::is_identifier(table) {
+                return Err(unsupported());
+            }
+            // The `Distributed` table first: nothing may reach a local table while it goes.
+            return Ok(vec![
+                format!("{DROP}{db}.{table} ON CLUSTER {cluster}"),
+                format!("{DROP}{db}.{table}{LOCAL_SUFFIX} ON CLUSTER {cluster}"),
+            ]);
         }
         if statement.starts_with("INSERT INTO ") {
             return Ok(vec![statement.to_owned()]);
@@ -255,6 +267,14 @@ mod tests {
         let fill = "INSERT INTO parts\nSELECT site, count() FROM events GROUP BY site";
         assert_eq!(layout(false).adapt(fill).expect("adapted"), vec![fill], "through the Distributed tables");
         assert!(layout(false).adapt("TRUNCATE TABLE parts; DROP TABLE x").is_err());
+        assert_eq!(
+            layout(true).adapt("DROP TABLE IF EXISTS parts").expect("adapted"),
+            vec![
+                "DROP TABLE IF EXISTS larder.parts ON CLUSTER c1",
+                "DROP TABLE IF EXISTS larder.parts_local ON CLUSTER c1"
+            ]
+        );
+        assert!(layout(true).adapt("DROP TABLE IF EXISTS parts; SELECT 1").is_err());
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_schema_v1", sql: include_str!("../../migrations/0001_schema_v1.sql") },
     Migration { version: 2, name: "0002_auth", sql: include_str!("../../migrations/0002_auth.sql") },
     Migration { version: 3, name: "0003_visit_parts", sql: include_str!("../../migrations/0003_visit_parts.sql") },
+    Migration {
+        version: 4,
+        name: "0004_visit_parts_keys",
+        sql: include_str!("../../migrations/0004_visit_parts_keys.sql"),
+    },
 ];
 
 /// What a run did.

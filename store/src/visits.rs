@@ -3,7 +3,8 @@
 //!
 //! A row of `visit_parts` holds the engine's partial aggregates of one visit's events within one
 //! quarter of an hour (UTC): first and last time, page views, interactions, entry and exit page,
-//! source and campaign by event order, and the visit's place and software. A materialized view
+//! source and campaign by event order; and, as plain columns of its key, the visit's place and
+//! software (one value per visit: they derive from what its visitor id hashes). A materialized view
 //! writes it on every insert into `events`; the engine merges rows of one key in the background.
 //! Every time zone's midnight falls on a quarter of an hour, so a report's days in a site's time
 //! zone select whole rows, and finishing the aggregates per visit ([`subquery`]) gives exactly the
@@ -22,8 +23,9 @@ use crate::error::StoreError;
 use crate::stats::{FIRST_TOUCH, PER_VISIT, Scope};
 use crate::{Store, cluster, sql};
 
-/// The migration that creates the table, the view and the first fill.
-const MIGRATION: &str = include_str!("../../migrations/0003_visit_parts.sql");
+/// The migration that creates the table and the view as they are now (0003 made the first ones),
+/// and after which the table is filled.
+const MIGRATION: &str = include_str!("../../migrations/0004_visit_parts_keys.sql");
 /// Derived from `events`: not backed up or copied (inserting the events fills it again).
 pub(crate) const TABLE: &str = "visit_parts";
 /// What the engine's quarter-hour buckets are.
@@ -32,7 +34,7 @@ const BUCKET_MINUTES: i64 = 15;
 const KEYS_PER_STATEMENT: usize = 1_000;
 
 /// The migration's name: [`fill`] runs after it.
-pub(crate) const MIGRATION_NAME: &str = "0003_visit_parts";
+pub(crate) const MIGRATION_NAME: &str = "0004_visit_parts_keys";
 
 /// The view's `SELECT … FROM events` (without its `GROUP BY`), taken from the migration so that
 /// a fill or a rebuild computes rows exactly as the view does.
@@ -43,7 +45,10 @@ static PARTS_SELECT: LazyLock<&'static str> = LazyLock::new(|| {
     let to = MIGRATION[from..].find(END).map_or(MIGRATION.len(), |at| from + at + END.len());
     &MIGRATION[from..to]
 });
-const PARTS_GROUP_BY: &str = "GROUP BY site, bucket, session_id, visitor_id";
+const PARTS_GROUP_BY: &str = "GROUP BY site, bucket, session_id, visitor_id, country, region, city, device, browser, browser_version, os, os_version";
+/// What joins a visit's first-touch values in `s_first_touch` (the collector removes control
+/// characters from each of them).
+const FIRST_TOUCH_SEPARATOR: &str = "'\\0'";
 
 /// One row per visit in scope, with the columns of [`crate::stats::visits_subquery`] (no filter
 /// flags), finished from `visit_parts`. `among` narrows the visits (a condition on `session_id`).
@@ -59,11 +64,12 @@ pub(crate) fn subquery(scope: &Scope<'_>, among: Option<&str>) -> Result<String,
         "argMinIfMerge(s_entry_page) AS entry_page".into(),
         "argMaxIfMerge(s_exit_page) AS exit_page".into(),
     ];
-    for (_, alias) in FIRST_TOUCH {
-        columns.push(format!("argMinMerge(s_{alias}) AS {alias}"));
+    // One state for all eight; the engine merges an aggregate that occurs several times once.
+    for (i, (_, alias)) in FIRST_TOUCH.iter().enumerate() {
+        columns.push(format!("splitByChar({FIRST_TOUCH_SEPARATOR}, argMinMerge(s_first_touch))[{}] AS {alias}", i + 1));
     }
     for column in PER_VISIT {
-        columns.push(format!("minMerge(s_{column}) AS {column}"));
+        columns.push(format!("min({column}) AS {column}"));
     }
     let mut condition = format!("site = {} AND bucket >= {start} AND bucket < {end}", sql::quote(scope.site.as_str()));
     if let Some(among) = among {
@@ -206,6 +212,18 @@ mod tests {
             select.contains(crate::stats::EVENT_ORDER) && select.contains(crate::stats::PASSIVE_EVENTS),
             "the view orders events and counts interactions as the reports do"
         );
+        let joined: Vec<String> = FIRST_TOUCH
+            .iter()
+            .map(|(column, _)| match *column {
+                "referrer_source" | "referrer_medium" => format!("CAST({column} AS String)"),
+                _ => (*column).to_owned(),
+            })
+            .collect();
+        let first_touch = format!("arrayStringConcat([{}], {FIRST_TOUCH_SEPARATOR})", joined.join(", "));
+        assert!(select.contains(&first_touch), "the first-touch values joined in the order the query splits them");
+        for column in PER_VISIT {
+            assert!(select.contains(&format!("\n    {column},\n")), "{column} is a key column");
+        }
     }
 
     #[test]

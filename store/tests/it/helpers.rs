@@ -121,13 +121,14 @@ pub async fn visits_both_ways(store: &dyn Store) -> (String, String) {
     );
     let from_parts = "SELECT site, session_id, min(visitor_id) AS visitor_id, minMerge(s_started) AS started, \
          maxMerge(s_ended) AS ended, sumMerge(s_pageviews) AS pageviews, sumMerge(s_interactions) AS interactions, \
-         argMinIfMerge(s_entry_page) AS entry_page, argMaxIfMerge(s_exit_page) AS exit_page, argMinMerge(s_source) AS source, \
-         argMinMerge(s_referrer) AS referrer, argMinMerge(s_medium) AS medium, argMinMerge(s_utm_source) AS utm_source, \
-         argMinMerge(s_utm_medium) AS utm_medium, argMinMerge(s_utm_campaign) AS utm_campaign, \
-         argMinMerge(s_utm_term) AS utm_term, argMinMerge(s_utm_content) AS utm_content, minMerge(s_country) AS country, \
-         minMerge(s_region) AS region, minMerge(s_city) AS city, minMerge(s_device) AS device, \
-         minMerge(s_browser) AS browser, minMerge(s_browser_version) AS browser_version, minMerge(s_os) AS os, \
-         minMerge(s_os_version) AS os_version FROM visit_parts GROUP BY site, session_id";
+         argMinIfMerge(s_entry_page) AS entry_page, argMaxIfMerge(s_exit_page) AS exit_page, \
+         splitByChar('\\0', argMinMerge(s_first_touch)) AS first_touch, first_touch[1] AS source, \
+         first_touch[2] AS referrer, first_touch[3] AS medium, first_touch[4] AS utm_source, first_touch[5] AS utm_medium, \
+         first_touch[6] AS utm_campaign, first_touch[7] AS utm_term, first_touch[8] AS utm_content, \
+         min(toString(country)) AS country, min(toString(region)) AS region, min(city) AS city, \
+         min(toString(device)) AS device, min(toString(browser)) AS browser, \
+         min(toString(browser_version)) AS browser_version, min(toString(os)) AS os, min(toString(os_version)) AS os_version \
+         FROM visit_parts GROUP BY site, session_id";
     let fingerprint = |visits: String| async move {
         let sql = format!("SELECT count(), sum(cityHash64(site, {COLUMNS})) FROM ({visits})");
         let out = store.query_raw(&sql, "TabSeparated").await.expect("visits");

@@ -94,13 +94,22 @@ async fn events_stored_before_the_visits_view_existed_are_pre_aggregated_by_its_
         let kind = store.kind();
         let store = store.as_ref();
         migrate_with(store, &MIGRATIONS[..2]).await.expect("the schema before the view");
-        store.insert_events(&fixture).await.expect("insert");
+        store.insert_events(&fixture[100..]).await.expect("insert");
+        // A store of the first layout (0003), whose view aggregated some events, is upgraded.
+        migrate_with(store, &MIGRATIONS[..3]).await.expect("the first layout");
+        store.insert_events(&fixture[..100]).await.expect("insert through the first view");
+        assert!(count(store, "SELECT count() FROM visit_parts").await > 0, "{kind:?}: the first view wrote");
         let report = migrate(store).await.expect("migrate");
-        assert_eq!(report.applied, vec!["0003_visit_parts".to_owned()], "{kind:?}");
+        assert_eq!(report.applied, vec!["0004_visit_parts_keys".to_owned()], "{kind:?}");
         assert!(count(store, "SELECT count() FROM visit_parts").await > 0, "{kind:?}: the old events were aggregated");
         assert_visits_agree(store, "the migration's fill").await;
         // Events stored afterwards go through the view.
         store.insert_events(&fixture[..100]).await.expect("insert again");
         assert_visits_agree(store, "an insert through the view").await;
+        assert_eq!(
+            count(store, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'visit_parts' AND name = 's_source'").await,
+            0,
+            "{kind:?}: the first layout's columns are gone"
+        );
     }
 }
