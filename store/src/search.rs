@@ -281,6 +281,7 @@ fn search_rows(scope: &Scope<'_>, searches: &str, rows: Rows) -> Result<String, 
         }
         Rows::Outcomes => (
             "arrayMap(x -> concat(toString(toUInt64(x.1) + 10000000000), x.2), ev) AS orders, last_view",
+            // (`x.1` is the event's second and `x.2` its id as text: see the test below.)
             "orders, last_view",
         ),
     };
@@ -713,6 +714,32 @@ mod tests {
             assert_eq!(SearchSection::parse(section.as_str()), Some(section));
         }
         assert_eq!(SearchSection::parse("everything"), None);
+    }
+
+    #[test]
+    fn a_search_is_placed_in_the_event_order_as_page_views_are() {
+        let sql = search_rows(
+            &Scope {
+                site: &larder_core::SiteDomain::parse("shop.example").expect("site"),
+                timezone: "UTC",
+                range: larder_core::query::DateRange::new(
+                    chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("day"),
+                    chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("day"),
+                )
+                .expect("range"),
+                filters: &[],
+            },
+            "",
+            Rows::Outcomes,
+        )
+        .expect("sql");
+        let tuple = "groupArrayIf((toUInt32(timestamp), toString(event_id), ";
+        assert!(sql.contains(tuple), "x.1 is the second and x.2 the id as text");
+        let placed = "concat(toString(toUInt64(x.1) + 10000000000), x.2)"
+            .replace("x.1", "timestamp")
+            .replace("x.2", "toString(event_id)");
+        assert_eq!(placed, stats::EVENT_ORDER, "searches and page views compare in one order");
+        assert!(sql.contains(&format!("maxIf({}, name = 'pageview')", stats::EVENT_ORDER)));
     }
 
     #[test]
