@@ -523,27 +523,39 @@ async fn trending(
     Ok(rising)
 }
 
+/// A no-result query's searches and searchers.
+#[derive(Debug, Deserialize)]
+struct NoResultCount {
+    query: String,
+    searches: u64,
+    searchers: u64,
+}
+
+/// The first `limit` no-result queries of the scope in `order` (an `ORDER BY` over `searches`,
+/// `searchers` and `query`). A search's query, result count and visitor are its event's: no
+/// visit arrays needed.
+async fn no_result_counts(
+    store: &dyn Store,
+    scope: &Scope<'_>,
+    order: &str,
+    limit: u32,
+) -> Result<Vec<NoResultCount>, StoreError> {
+    store
+        .fetch_json(&format!(
+            "SELECT search_query AS query, count() AS searches, uniqExact(visitor_id) AS searchers FROM events \
+             WHERE {} AND name = 'search' AND search_results = 0 GROUP BY query ORDER BY {order} LIMIT {limit}",
+            stats::kept_events(scope, None)?
+        ))
+        .await
+}
+
 async fn no_result_queries(
     store: &dyn Store,
     scope: &Scope<'_>,
     limit: u32,
     total: u64,
 ) -> Result<Vec<NoResultQuery>, StoreError> {
-    #[derive(Deserialize)]
-    struct Row {
-        query: String,
-        searches: u64,
-        searchers: u64,
-    }
-    // A search row's query, result count and visitor are its event's: no visit arrays needed.
-    let found: Vec<Row> = store
-        .fetch_json(&format!(
-            "SELECT search_query AS query, count() AS searches, uniqExact(visitor_id) AS searchers FROM events \
-             WHERE {} AND name = 'search' AND search_results = 0 \
-             GROUP BY query ORDER BY searches DESC, searchers DESC, query LIMIT {limit}",
-            stats::kept_events(scope, None)?
-        ))
-        .await?;
+    let found = no_result_counts(store, scope, "searches DESC, searchers DESC, query", limit).await?;
     if found.is_empty() {
         return Ok(Vec::new());
     }
@@ -672,21 +684,7 @@ async fn lost_revenue(
         currency: main.map(|m| m.currency.clone()),
         average_order_e4: main.map_or(0, |m| m.average_order_e4),
     };
-    #[derive(Deserialize)]
-    struct Row {
-        query: String,
-        searchers: u64,
-        searches: u64,
-    }
-    // A search's query, result count and visitor are its event's (as in `no_result_queries`).
-    let queries: Vec<Row> = store
-        .fetch_json(&format!(
-            "SELECT search_query AS query, uniqExact(visitor_id) AS searchers, count() AS searches FROM events \
-             WHERE {} AND name = 'search' AND search_results = 0 \
-             GROUP BY query ORDER BY searchers DESC, searches DESC, query LIMIT {limit}",
-            stats::kept_events(scope, None)?
-        ))
-        .await?;
+    let queries = no_result_counts(store, scope, "searchers DESC, searches DESC, query", limit).await?;
     // searchers × purchasing / visits × amount / orders, exactly, then rounded.
     let (amount, orders) = main.map_or((0, 0), |m| (i128::from(m.amount_e4), i128::from(m.orders)));
     let per_searcher = (i128::from(found.purchasing_visits) * amount, i128::from(found.visits) * orders);
