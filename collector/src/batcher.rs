@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use larder_store::rowbinary::{Row, Writer};
+use larder_store::rowbinary::Row;
 use larder_store::rows::EventRow;
 use larder_store::{Store, StoreError, ingest};
 use tokio::sync::watch;
@@ -253,7 +253,7 @@ impl Batcher {
         let mut held_keys = std::collections::HashSet::new();
         let (mut go, mut hold) = (Vec::new(), Vec::new());
         for waiting in candidates {
-            let key = visitor_key(&waiting.event.row.site, waiting.event.row.visitor_id);
+            let key = visitor_key(&waiting.event.site, waiting.event.visitor_id);
             if held_keys.contains(&key) || !may_assign(&peers, &own, key, waiting.event.receipt_ms) {
                 held_keys.insert(key);
                 hold.push(waiting);
@@ -265,7 +265,7 @@ impl Batcher {
     }
 
     /// Inserts events; returns how many were written (some may have been there already). On
-    /// failure the events come back for a retry. Rows are moved, never copied: a flush of a
+    /// failure the events come back for a retry. Events are moved, never copied: a flush of a
     /// backlog holds tens of thousands of them.
     async fn flush(&mut self, mut go: Vec<Waiting>, open: &mut Open) -> Result<u64, (FlushError, Vec<Waiting>)> {
         // In receipt order, the order sessions are assigned in.
@@ -275,7 +275,7 @@ impl Batcher {
             Err(e) => return Err((e, go.into_iter().map(|w| Waiting { maybe_stored: true, ..w }).collect())),
         };
         let flushed: Vec<(u64, u64)> =
-            go.iter().map(|w| (visitor_key(&w.event.row.site, w.event.row.visitor_id), w.event.receipt_ms)).collect();
+            go.iter().map(|w| (visitor_key(&w.event.site, w.event.visitor_id), w.event.receipt_ms)).collect();
         self.spool.release(&flushed);
         for waiting in &go {
             if let Some((_, left)) = open.segments.get_mut(&waiting.seq) {
@@ -298,17 +298,17 @@ impl Batcher {
     async fn insert(&mut self, go: &mut [Waiting]) -> Result<u64, FlushError> {
         let mut stored = std::collections::HashSet::new();
         if go.iter().any(|w| w.maybe_stored) {
-            let ids: Vec<uuid::Uuid> = go.iter().map(|w| w.event.row.event_id).collect();
-            let min = go.iter().map(|w| w.event.row.timestamp).min().unwrap_or(0);
-            let max = go.iter().map(|w| w.event.row.timestamp).max().unwrap_or(0);
+            let ids: Vec<uuid::Uuid> = go.iter().map(|w| w.event.event_id).collect();
+            let min = go.iter().map(|w| w.event.timestamp).min().unwrap_or(0);
+            let max = go.iter().map(|w| w.event.timestamp).max().unwrap_or(0);
             stored = ingest::existing_event_ids(self.store.as_ref(), &ids, min, max).await?;
             if !stored.is_empty() {
-                let skipped = go.iter().filter(|w| stored.contains(&w.event.row.event_id)).count() as u64;
+                let skipped = go.iter().filter(|w| stored.contains(&w.event.event_id)).count() as u64;
                 self.metrics.replay_skipped.inc_by(skipped);
                 tracing::info!(skipped, "replay: events already in the store were not inserted again");
             }
         }
-        let lent: Vec<usize> = (0..go.len()).filter(|&i| !stored.contains(&go[i].event.row.event_id)).collect();
+        let lent: Vec<usize> = (0..go.len()).filter(|&i| !stored.contains(&go[i].event.event_id)).collect();
         let mut events: Vec<SpooledEvent> = lent.iter().map(|&i| std::mem::take(&mut go[i].event)).collect();
         let outcome = self.assign_and_insert(&mut events).await;
         for (i, event) in lent.into_iter().zip(events) {
@@ -329,9 +329,9 @@ impl Batcher {
         // from it (see `sessions`).
         self.store.insert_rows(&assignment.states).await?;
         for chunk in events.chunks(self.max_events.max(1)) {
-            let mut data = Writer(Vec::with_capacity(chunk.len() * 320));
-            chunk.iter().for_each(|e| e.row.encode(&mut data));
-            self.store.insert_raw(&EventRow::insert_statement(), "RowBinary", data.0).await?;
+            let mut data = Vec::with_capacity(chunk.iter().map(SpooledEvent::encoded_len).sum());
+            chunk.iter().for_each(|e| e.encode(&mut data));
+            self.store.insert_raw(&EventRow::insert_statement(), "RowBinary", data).await?;
         }
         self.metrics.sessions_started.inc_by(assignment.sessions_started);
         Ok(events.len() as u64)

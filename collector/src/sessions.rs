@@ -50,7 +50,7 @@ impl SessionAssigner {
         let mut needed: HashMap<NaiveDate, Vec<VisitorKey>> = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for event in events {
-            let key = (event.row.site.clone(), event.row.visitor_id);
+            let key = (event.site.to_string(), event.visitor_id);
             if !seen.insert(key.clone()) {
                 continue;
             }
@@ -73,7 +73,7 @@ impl SessionAssigner {
         let mut touched: HashMap<VisitorKey, (NaiveDate, SessionState)> = HashMap::new();
         let mut started = 0;
         for event in events.iter_mut() {
-            let key = (event.row.site.clone(), event.row.visitor_id);
+            let key = (event.site.to_string(), event.visitor_id);
             let known = [self.cache.peek(&key).copied(), stored.get(&key).copied()]
                 .into_iter()
                 .flatten()
@@ -92,7 +92,7 @@ impl SessionAssigner {
                     }
                 }
             };
-            event.row.session_id = state.session_id;
+            event.session_id = state.session_id;
             self.cache.put(key.clone(), state);
             touched.insert(key, (day_of(event.receipt_ms), state));
         }
@@ -114,14 +114,12 @@ mod tests {
     const T0: u64 = 1_790_000_000_000;
 
     fn event(visitor: u64, receipt_ms: u64) -> SpooledEvent {
-        SpooledEvent {
-            receipt_ms,
-            row: EventRow { site: "a.example".into(), visitor_id: visitor, ..EventRow::default() },
-        }
+        let row = EventRow { site: "a.example".into(), visitor_id: visitor, ..EventRow::default() };
+        SpooledEvent::from_row(receipt_ms, &row).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn sessions_of(events: &[SpooledEvent]) -> Vec<u64> {
-        events.iter().map(|e| e.row.session_id).collect()
+        events.iter().map(|e| e.session_id).collect()
     }
 
     #[test]
@@ -142,7 +140,7 @@ mod tests {
         let mut assigner = SessionAssigner::new(30 * MIN, 100, false);
         let mut events = vec![event(2, T0 + 5 * MIN), event(1, T0), event(2, T0)];
         assigner.assign(&mut events, &HashMap::new());
-        let by: Vec<(u64, u64)> = events.iter().map(|e| (e.row.visitor_id, e.row.session_id)).collect();
+        let by: Vec<(u64, u64)> = events.iter().map(|e| (e.visitor_id, e.session_id)).collect();
         assert_eq!(by[0], (1, session_id("a.example", 1, T0)));
         assert_eq!(by[1], (2, session_id("a.example", 2, T0)));
         assert_eq!(by[2], (2, session_id("a.example", 2, T0)), "continues visitor 2's visit");
@@ -157,7 +155,7 @@ mod tests {
         let peer = SessionState { session_id: 42, session_start_ms: T0, last_seen_ms: T0 + 5 * MIN };
         let stored = HashMap::from([(("a.example".to_owned(), 1), peer)]);
         let out = assigner.assign(&mut events, &stored);
-        assert_eq!(events[0].row.session_id, 42);
+        assert_eq!(events[0].session_id, 42);
         assert_eq!(out.states[0].state, SessionState { last_seen_ms: T0 + 10 * MIN, ..peer });
         assert_eq!(out.sessions_started, 0);
     }

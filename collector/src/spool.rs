@@ -8,14 +8,17 @@
 //! and `.inflight` (the batcher may have inserted part of it: replay must skip what is stored).
 //!
 //! Record framing: `len: u32 LE | crc32: u32 LE | payload`, where the payload is
-//! `receipt_ms: u64 LE | count: u32 LE | count × EventRow (RowBinary)`. A crash can leave a torn
-//! last record in an `.open` segment; recovery keeps every record before it — exactly the ones
-//! that were acknowledged — and truncates the rest.
+//! `receipt_ms: u64 LE | count: u32 LE | count × (row_len: u32 LE | EventRow (RowBinary))`. A
+//! crash can leave a torn last record in an `.open` segment; recovery keeps every record before
+//! it — exactly the ones that were acknowledged — and truncates the rest. Each row carries its
+//! length so that the batcher can keep a row as the bytes it was spooled in, reading only its
+//! leading columns (see [`SpooledEvent`]). Segments of the first format (`LARDSPL1`, rows
+//! without lengths), which an upgrade can find in the spool, are still read.
 //!
 //! The spool also tracks which visitors have events not yet in the store, and since when, for
 //! the pending snapshots collectors share (see `coordination`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +26,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use larder_store::StoreError;
 use larder_store::rowbinary::{Reader, Row, Writer};
 use larder_store::rows::EventRow;
 use tokio::sync::oneshot;
@@ -31,7 +36,9 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::visitor::visitor_key;
 
-const MAGIC: &[u8; 8] = b"LARDSPL1";
+const MAGIC: &[u8; 8] = b"LARDSPL2";
+/// The first format, whose rows carry no length: read, never written.
+const MAGIC_V1: &[u8; 8] = b"LARDSPL1";
 const RECORD_HEADER: usize = 8;
 /// Largest record: far above any request the body limit lets in.
 const MAX_RECORD_BYTES: u32 = 64 * 1024 * 1024;
@@ -52,11 +59,79 @@ pub enum SpoolError {
     Corrupt(String, String),
 }
 
-/// One spooled event: when its request was accepted, and its row (session not yet assigned).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One spooled event: when its request was accepted, the columns the batcher works with, and
+/// the whole row as the RowBinary it was spooled in — a slice of its segment's bytes, not a
+/// copy. A flush of a backlog holds tens of thousands of events, and a row decoded into its
+/// strings takes about five times the memory of its bytes, and time to decode and encode again.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpooledEvent {
     pub receipt_ms: u64,
-    pub row: EventRow,
+    pub event_id: uuid::Uuid,
+    pub site: Arc<str>,
+    pub timestamp: u32,
+    pub visitor_id: u64,
+    /// Assigned by the batcher (the spooled row has none): written over the row's own when the
+    /// row is encoded for the store.
+    pub session_id: u64,
+    encoded: Bytes,
+    /// Where the row's `session_id` column starts in `encoded`.
+    session_at: usize,
+}
+
+impl SpooledEvent {
+    /// Reads the leading columns of one encoded row (`event_id`, `site`, `timestamp`, `name`,
+    /// `visitor_id`, `session_id`: the order of [`EventRow::COLUMNS`]).
+    fn from_encoded(receipt_ms: u64, encoded: Bytes, sites: &mut HashSet<Arc<str>>) -> Result<Self, StoreError> {
+        let mut r = Reader::new(&encoded);
+        let event_id = r.uuid()?;
+        let site = r.str()?;
+        let site = match sites.get(site) {
+            Some(known) => Arc::clone(known),
+            None => {
+                let new: Arc<str> = Arc::from(site);
+                sites.insert(Arc::clone(&new));
+                new
+            }
+        };
+        let timestamp = r.u32()?;
+        r.str()?;
+        let visitor_id = r.u64()?;
+        let session_at = r.position();
+        let session_id = r.u64()?;
+        Ok(Self { receipt_ms, event_id, site, timestamp, visitor_id, session_id, encoded, session_at })
+    }
+
+    /// The event of a row accepted at `receipt_ms`.
+    ///
+    /// # Errors
+    /// None in practice: the row is encoded here and read back.
+    pub fn from_row(receipt_ms: u64, row: &EventRow) -> Result<Self, StoreError> {
+        let mut w = Writer::default();
+        row.encode(&mut w);
+        Self::from_encoded(receipt_ms, Bytes::from(w.0), &mut HashSet::new())
+    }
+
+    /// The row's RowBinary size.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    /// Appends the row as RowBinary, with its assigned session.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.encoded[..self.session_at]);
+        out.extend_from_slice(&self.session_id.to_le_bytes());
+        out.extend_from_slice(&self.encoded[self.session_at + 8..]);
+    }
+
+    /// The whole row, decoded, with its assigned session.
+    ///
+    /// # Errors
+    /// [`StoreError::Decode`] when the spooled bytes are not a row.
+    pub fn row(&self) -> Result<EventRow, StoreError> {
+        let mut row = EventRow::decode(&mut Reader::new(&self.encoded))?;
+        row.session_id = self.session_id;
+        Ok(row)
+    }
 }
 
 /// Encodes one accepted request as a record payload.
@@ -65,17 +140,36 @@ pub fn encode_record(receipt_ms: u64, rows: &[EventRow]) -> Vec<u8> {
     w.u64(receipt_ms);
     w.u32(u32::try_from(rows.len()).unwrap_or(u32::MAX));
     for row in rows {
+        let at = w.0.len();
+        w.u32(0);
         row.encode(&mut w);
+        let len = u32::try_from(w.0.len() - at - 4).unwrap_or(u32::MAX);
+        w.0[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
     w.0
 }
 
-fn decode_record(payload: &[u8], out: &mut Vec<SpooledEvent>) -> Result<(), String> {
-    let mut r = Reader::new(payload);
-    let receipt_ms = r.u64().map_err(|e| e.to_string())?;
-    let count = r.u32().map_err(|e| e.to_string())?;
+/// Decodes the record at `range` of a segment (`first_format`: rows without lengths).
+fn decode_record(
+    segment: &Bytes,
+    (start, end): (usize, usize),
+    first_format: bool,
+    sites: &mut HashSet<Arc<str>>,
+    out: &mut Vec<SpooledEvent>,
+) -> Result<(), StoreError> {
+    let mut r = Reader::new(&segment[start..end]);
+    let receipt_ms = r.u64()?;
+    let count = r.u32()?;
     for _ in 0..count {
-        out.push(SpooledEvent { receipt_ms, row: EventRow::decode(&mut r).map_err(|e| e.to_string())? });
+        let event = if first_format {
+            SpooledEvent::from_row(receipt_ms, &EventRow::decode(&mut r)?)?
+        } else {
+            let len = r.u32()? as usize;
+            let at = start + r.position();
+            r.bytes(len)?;
+            SpooledEvent::from_encoded(receipt_ms, segment.slice(at..at + len), sites)?
+        };
+        out.push(event);
     }
     Ok(())
 }
@@ -287,7 +381,7 @@ impl Spool {
             };
             let mut pending = shared.lock();
             for event in &events {
-                pending.add_keys(event.receipt_ms, &[visitor_key(&event.row.site, event.row.visitor_id)]);
+                pending.add_keys(event.receipt_ms, &[visitor_key(&event.site, event.visitor_id)]);
             }
             pending.bytes += record_bytes(segment);
             pending.segments.insert(segment.seq, segment.clone());
@@ -443,9 +537,12 @@ impl Spool {
         if scan.valid_len != bytes.len() {
             return Err(SpoolError::Corrupt(name, "a record fails its checksum".into()));
         }
+        let bytes = Bytes::from(bytes);
         let mut events = Vec::with_capacity(usize::try_from(segment.events).unwrap_or(0));
-        for (start, end) in scan.records {
-            decode_record(&bytes[start..end], &mut events).map_err(|why| SpoolError::Corrupt(name.clone(), why))?;
+        let mut sites = HashSet::new();
+        for range in scan.records {
+            decode_record(&bytes, range, scan.first_format, &mut sites, &mut events)
+                .map_err(|why| SpoolError::Corrupt(name.clone(), why.to_string()))?;
         }
         Ok(events)
     }
@@ -661,15 +758,24 @@ struct Scan {
     min_receipt_ms: u64,
     max_receipt_ms: u64,
     events: u64,
+    /// Written in the first format (`LARDSPL1`).
+    first_format: bool,
 }
 
 /// Walks a segment's records, stopping at the first that is torn or fails its checksum.
 fn scan_records(bytes: &[u8]) -> Result<Scan, String> {
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+    let header = bytes.get(..MAGIC.len());
+    if header != Some(MAGIC) && header != Some(MAGIC_V1) {
         return Err("not a spool segment (bad header)".into());
     }
-    let mut scan =
-        Scan { records: Vec::new(), valid_len: MAGIC.len(), min_receipt_ms: u64::MAX, max_receipt_ms: 0, events: 0 };
+    let mut scan = Scan {
+        records: Vec::new(),
+        valid_len: MAGIC.len(),
+        min_receipt_ms: u64::MAX,
+        max_receipt_ms: 0,
+        events: 0,
+        first_format: header == Some(MAGIC_V1),
+    };
     let mut pos = MAGIC.len();
     while pos + RECORD_HEADER <= bytes.len() {
         let len = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
@@ -816,7 +922,7 @@ mod tests {
         let segment = queue.recv().await.unwrap_or_else(|| panic!("a segment"));
         assert_eq!(segment.events, 3, "events counted");
         let events = spool.read(&segment).unwrap_or_else(|e| panic!("{e}"));
-        let ids: Vec<u64> = events.iter().map(|e| e.row.visitor_id).collect();
+        let ids: Vec<u64> = events.iter().map(|e| e.visitor_id).collect();
         assert_eq!(ids, vec![1, 2, 3], "records in append order");
         assert!(spool.pending_bytes() > 0, "still pending until completed");
         spool.complete(&segment).unwrap_or_else(|e| panic!("{e}"));
@@ -867,7 +973,7 @@ mod tests {
         let segment = queue.recv().await.unwrap_or_else(|| panic!("recovered segment"));
         assert!(!segment.inflight, "never inserted");
         let events = spool.read(&segment).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(events.iter().map(|e| e.row.visitor_id).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(events.iter().map(|e| e.visitor_id).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[tokio::test]
@@ -904,6 +1010,78 @@ mod tests {
         };
         assert!(matches!(outcome, SpoolError::Full), "{outcome:?}");
         assert!(accepted > 0, "some fit");
+    }
+
+    fn full_row(n: u64) -> EventRow {
+        EventRow {
+            referrer_host: "news.example".into(),
+            props_key: vec!["plan".into(), "größe".into()],
+            props_value: vec!["pro".into(), "XL".into()],
+            revenue_e4: Some(129_900),
+            currency: "EUR".into(),
+            items_product_id: vec!["sku-1".into()],
+            items_quantity: vec![2],
+            items_price_e4: vec![64_950],
+            search_results: None,
+            vital_value: Some(0.25),
+            ..row(n)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spooled_row_is_inserted_as_it_was_accepted_with_its_session() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (spool, mut queue) = open(dir.path(), 60_000);
+        let rows = [full_row(1), row(2), full_row(3)];
+        append(&spool, &rows).await.unwrap_or_else(|e| panic!("{e}"));
+        spool.rotate().await;
+        let segment = queue.recv().await.unwrap_or_else(|| panic!("a segment"));
+        let mut events = spool.read(&segment).unwrap_or_else(|e| panic!("{e}"));
+        let mut encoded = Vec::new();
+        for (n, event) in events.iter_mut().enumerate() {
+            assert_eq!(
+                (&*event.site, event.visitor_id, event.timestamp),
+                ("a.example", rows[n].visitor_id, 1_790_000_000)
+            );
+            assert_eq!(event.event_id, rows[n].event_id);
+            event.session_id = 1000 + n as u64;
+            event.encode(&mut encoded);
+        }
+        let stored: Vec<EventRow> = larder_store::rowbinary::decode_rows(&encoded).unwrap_or_else(|e| panic!("{e}"));
+        let want: Vec<EventRow> =
+            rows.iter().enumerate().map(|(n, r)| EventRow { session_id: 1000 + n as u64, ..r.clone() }).collect();
+        assert_eq!(stored, want, "every column as accepted, the session as assigned");
+        assert_eq!(events[2].row().ok(), Some(want[2].clone()));
+        assert!(Arc::ptr_eq(&events[0].site, &events[1].site), "a segment's site names are shared");
+    }
+
+    #[tokio::test]
+    async fn segments_of_the_first_format_are_still_read() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A segment as the first format wrote it: rows one after another, no lengths.
+        let rows = [full_row(7), row(8)];
+        let mut payload = Writer::default();
+        payload.u64(1_790_000_000_123);
+        payload.u32(2);
+        rows.iter().for_each(|r| r.encode(&mut payload));
+        let mut file = MAGIC_V1.to_vec();
+        file.extend_from_slice(&(payload.0.len() as u32).to_le_bytes());
+        file.extend_from_slice(&crc32fast::hash(&payload.0).to_le_bytes());
+        file.extend_from_slice(&payload.0);
+        std::fs::write(dir.path().join(format!("{:020}.ready", 3)), file).unwrap_or_else(|e| panic!("{e}"));
+        let (spool, mut queue) = open(dir.path(), 60_000);
+        let segment = queue.recv().await.unwrap_or_else(|| panic!("the old segment is recovered"));
+        assert_eq!((segment.seq, segment.events, segment.min_receipt_ms), (3, 2, 1_790_000_000_123));
+        let events = spool.read(&segment).unwrap_or_else(|e| panic!("{e}"));
+        let back: Vec<EventRow> = events.iter().map(|e| e.row().unwrap_or_else(|e| panic!("{e}"))).collect();
+        assert_eq!(back, rows, "an upgrade finds the old spool's events whole");
+        // New records go to a new segment in the current format.
+        append(&spool, &[row(9)]).await.unwrap_or_else(|e| panic!("{e}"));
+        spool.rotate().await;
+        let next = queue.recv().await.unwrap_or_else(|| panic!("a new segment"));
+        let bytes = std::fs::read(dir.path().join(format!("{:020}.ready", next.seq))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&bytes[..8], MAGIC, "written in the current format");
+        assert!(next.seq > 3, "numbered after the recovered one");
     }
 
     #[test]

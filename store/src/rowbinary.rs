@@ -118,6 +118,19 @@ impl<'a> Reader<'a> {
         Self { bytes, pos: 0 }
     }
 
+    /// Bytes read so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The next `n` bytes, unread.
+    ///
+    /// # Errors
+    /// [`StoreError::Decode`] when fewer are left.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        self.take(n)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
         let end = self.pos.checked_add(n).filter(|end| *end <= self.bytes.len());
         let end = end.ok_or_else(|| StoreError::Decode(format!("RowBinary ends early at byte {}", self.pos)))?;
@@ -160,9 +173,13 @@ impl<'a> Reader<'a> {
         Err(StoreError::Decode("varint longer than 10 bytes".into()))
     }
     pub fn string(&mut self) -> Result<String, StoreError> {
+        self.str().map(str::to_owned)
+    }
+    /// A string borrowed from the input.
+    pub fn str(&mut self) -> Result<&'a str, StoreError> {
         let len = usize::try_from(self.varint()?).map_err(|_| StoreError::Decode("string length overflows".into()))?;
         let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Decode("string is not UTF-8".into()))
+        std::str::from_utf8(bytes).map_err(|_| StoreError::Decode("string is not UTF-8".into()))
     }
     pub fn uuid(&mut self) -> Result<uuid::Uuid, StoreError> {
         let high = self.u64()?;
