@@ -167,8 +167,13 @@ async fn bench() {
     let ceiling_batch = measure_run(&bare, &setup, Phase::new(&setup, &setup.batches, 204)).await;
     bare.stop(secs(5));
 
-    eprintln!("ingest: larder serve (embedded chDB)");
-    let embedded = measure_backend(&setup, &samples, Engine::Embedded, work.path()).await;
+    // LARDER_BENCH_SKIP_EMBEDDED=1: only the server backend (for exploring).
+    let embedded = if setting("LARDER_BENCH_SKIP_EMBEDDED", 0) == 0 {
+        eprintln!("ingest: larder serve (embedded chDB)");
+        Some(measure_backend(&setup, &samples, Engine::Embedded, work.path()).await)
+    } else {
+        None
+    };
     let server = match std::env::var("LARDER_BENCH_CLICKHOUSE_URL") {
         Ok(url) => {
             eprintln!("ingest: larder collector (ClickHouse server)");
@@ -179,7 +184,7 @@ async fn bench() {
             None
         }
     };
-    let backends: Vec<&Backend> = std::iter::once(&embedded).chain(server.as_ref()).collect();
+    let backends: Vec<&Backend> = embedded.iter().chain(server.as_ref()).collect();
     let disk_sync = sync_latency(work.path());
     tables::print(&setup, &ceiling_single, &ceiling_batch, &backends, &disk_sync);
 }
