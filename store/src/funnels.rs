@@ -492,21 +492,34 @@ fn funnel_sql(scope: &Scope<'_>, definition: &FunnelDefinition, breakdown: Optio
     let k = definition.steps.len();
     let conditions: Vec<String> = definition.steps.iter().map(FunnelStep::condition).collect();
     let mask: Vec<String> = conditions.iter().enumerate().map(|(i, c)| format!("{c} * {}", 1u32 << i)).collect();
+    // The visit of each event only when a breakdown needs it.
+    let session = if breakdown.is_some() { ", session_id" } else { "" };
     let per_visitor = format!(
-        "SELECT visitor_id, arraySort(groupArray((toUInt32(timestamp), toString(event_id), mask, session_id))) AS ev FROM \
+        "SELECT visitor_id, arraySort(groupArray((toUInt32(timestamp), toString(event_id), mask{session}))) AS ev, \
+         groupBitOr(mask) AS steps FROM \
          (SELECT visitor_id, timestamp, event_id, session_id, toUInt16({}) AS mask FROM events WHERE {} AND ({})) \
          GROUP BY visitor_id",
         mask.join(" + "),
         stats::kept_events(scope, None)?,
         conditions.join(" OR ")
     );
+    // `entered`: the visitor has an event matching step 1. Only a visitor with events matching
+    // steps 1 and 2 can go further: the others' arrays are emptied before the reach layers
+    // (most of the query's work), which then find nothing for them, as they would have.
+    let arrays = |value: &str| {
+        format!(
+            "SELECT *, arraySlice(ts0, 1, further) AS ts, arraySlice(m0, 1, further) AS m FROM \
+             (SELECT *, bitAnd(steps, 1) != 0 AS entered, if(bitAnd(steps, 3) = 3, length(m0), 0) AS further FROM \
+             (SELECT arrayMap(x -> x.1, ev) AS ts0, arrayMap(x -> x.3, ev) AS m0, steps{value} FROM "
+        )
+    };
     // A breakdown's value: the visit-level dimension of the visit of the first step-1 event.
     let mut reach = match breakdown {
-        None => format!("SELECT arrayMap(x -> x.1, ev) AS ts, arrayMap(x -> x.3, ev) AS m FROM ({per_visitor})"),
+        None => format!("{} ({per_visitor})))", arrays("")),
         Some(column) => format!(
-            "SELECT arrayMap(x -> x.1, ev) AS ts, arrayMap(x -> x.3, ev) AS m, value FROM \
-             (SELECT ev, tupleElement(arrayFirst(x -> bitAnd(x.3, 1) != 0, ev), 4) AS first_session FROM ({per_visitor})) AS reach \
-             ANY LEFT JOIN (SELECT session_id AS first_session, {column} AS value FROM {}) AS visit USING first_session",
+            "{} (SELECT ev, steps, tupleElement(arrayFirst(x -> bitAnd(x.3, 1) != 0, ev), 4) AS first_session FROM ({per_visitor})) AS reach \
+             ANY LEFT JOIN (SELECT session_id AS first_session, {column} AS value FROM {}) AS visit USING first_session))",
+            arrays(", value"),
             stats::kept_visits(scope)?
         ),
     };
@@ -527,9 +540,9 @@ fn funnel_sql(scope: &Scope<'_>, definition: &FunnelDefinition, breakdown: Optio
             .collect();
     let totals = format!("[{}] AS reached, [{}] AS medians", reached.join(", "), medians.join(", "));
     Ok(match breakdown {
-        None => format!("SELECT {totals} FROM ({reach}) WHERE r1 > 0"),
+        None => format!("SELECT {totals} FROM ({reach}) WHERE entered"),
         Some(_) => format!(
-            "SELECT value, {totals} FROM ({reach}) WHERE r1 > 0 \
+            "SELECT value, {totals} FROM ({reach}) WHERE entered \
              GROUP BY value ORDER BY reached[1] DESC, value LIMIT {BREAKDOWN_VALUES}"
         ),
     })
