@@ -1084,6 +1084,22 @@ mod tests {
         assert!(next.seq > 3, "numbered after the recovered one");
     }
 
+    /// Spooled rows are inserted as the bytes they were accepted as, and read by their leading
+    /// columns: a change to `EventRow`'s columns must come with a new spool format (a new
+    /// `MAGIC`, and the old one still read), or an upgrade would insert old rows under new
+    /// column names.
+    #[test]
+    fn the_spool_format_names_the_row_layout_it_was_written_with() {
+        assert_eq!(MAGIC, b"LARDSPL2");
+        assert_eq!(&EventRow::COLUMNS[..6], ["event_id", "site", "timestamp", "name", "visitor_id", "session_id"]);
+        let layout = blake3::hash(EventRow::COLUMNS.join(",").as_bytes()).to_hex();
+        assert_eq!(
+            &layout[..16],
+            "c183d06e0d4feee0",
+            "EventRow's columns changed: give the spool a new format (see this test)"
+        );
+    }
+
     #[test]
     fn scanning_stops_at_a_bad_checksum() {
         let mut bytes = MAGIC.to_vec();

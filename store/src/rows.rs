@@ -64,6 +64,8 @@ pub struct EventRow {
 
 impl Row for EventRow {
     const TABLE: &'static str = "events";
+    /// The collector's spool keeps accepted rows in this encoding and inserts them as they are:
+    /// changing the columns or their order changes the spool's format (a test there says so).
     const COLUMNS: &'static [&'static str] = &[
         "event_id",
         "site",
