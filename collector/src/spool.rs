@@ -116,11 +116,14 @@ impl SpooledEvent {
         self.encoded.len()
     }
 
-    /// Appends the row as RowBinary, with its assigned session.
+    /// Appends the row as RowBinary, with its assigned session. (An event not read from a
+    /// spool, such as the default, has no row: only its session is written, which the store
+    /// refuses, rather than a panic.)
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.encoded[..self.session_at]);
+        let (head, rest) = self.encoded.split_at(self.session_at.min(self.encoded.len()));
+        out.extend_from_slice(head);
         out.extend_from_slice(&self.session_id.to_le_bytes());
-        out.extend_from_slice(&self.encoded[self.session_at + 8..]);
+        out.extend_from_slice(rest.get(8..).unwrap_or_default());
     }
 
     /// The whole row, decoded, with its assigned session.
@@ -1053,6 +1056,9 @@ mod tests {
         assert_eq!(stored, want, "every column as accepted, the session as assigned");
         assert_eq!(events[2].row().ok(), Some(want[2].clone()));
         assert!(Arc::ptr_eq(&events[0].site, &events[1].site), "a segment's site names are shared");
+        let mut lone = Vec::new();
+        SpooledEvent { session_id: 7, ..SpooledEvent::default() }.encode(&mut lone);
+        assert_eq!(lone, 7u64.to_le_bytes(), "an event without a row writes its session only, no panic");
     }
 
     #[tokio::test]
