@@ -645,13 +645,18 @@ fn writer_loop(shared: &Arc<Shared>, rx: &mpsc::Receiver<Message>, limits: Spool
 
 type Append = (u64, Vec<u64>, Vec<u8>, u32, oneshot::Sender<Result<(), SpoolError>>);
 
+/// Appends one framed record (see the module documentation) to a segment's bytes.
+fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
 /// Writes records, syncs once, acknowledges.
 fn commit(shared: &Arc<Shared>, open: &mut Option<OpenSegment>, next_seq: &mut u64, appends: Vec<Append>) {
     let mut buffer = Vec::with_capacity(appends.iter().map(|a| a.2.len() + RECORD_HEADER).sum());
     for (_, _, payload, _, _) in &appends {
-        buffer.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes());
-        buffer.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        buffer.extend_from_slice(payload);
+        push_record(&mut buffer, payload);
     }
     let outcome = (|| -> std::io::Result<()> {
         if open.is_none() {
@@ -1071,9 +1076,7 @@ mod tests {
         payload.u32(2);
         rows.iter().for_each(|r| r.encode(&mut payload));
         let mut file = MAGIC_V1.to_vec();
-        file.extend_from_slice(&(payload.0.len() as u32).to_le_bytes());
-        file.extend_from_slice(&crc32fast::hash(&payload.0).to_le_bytes());
-        file.extend_from_slice(&payload.0);
+        push_record(&mut file, &payload.0);
         std::fs::write(dir.path().join(format!("{:020}.ready", 3)), file).unwrap_or_else(|e| panic!("{e}"));
         let (spool, mut queue) = open(dir.path(), 60_000);
         let segment = queue.recv().await.unwrap_or_else(|| panic!("the old segment is recovered"));
@@ -1110,10 +1113,7 @@ mod tests {
     fn scanning_stops_at_a_bad_checksum() {
         let mut bytes = MAGIC.to_vec();
         for receipt in [10u64, 20] {
-            let payload = encode_record(receipt, &[row(receipt)]);
-            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-            bytes.extend_from_slice(&payload);
+            push_record(&mut bytes, &encode_record(receipt, &[row(receipt)]));
         }
         let full = scan_records(&bytes).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((full.records.len(), full.min_receipt_ms, full.max_receipt_ms), (2, 10, 20));
