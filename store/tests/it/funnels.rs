@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::DateTime;
-use larder_core::Event;
+use larder_core::{Event, EventId};
 use larder_core::fixtures::{FixtureSpec, events as fixture_events};
 use larder_core::query::Dimension;
 use larder_store::funnels::{self, FunnelDefinition, FunnelInput, FunnelResult, StepInput};
@@ -169,6 +169,56 @@ async fn funnels_give_the_numbers_worked_out_by_hand() {
         let empty = scope(&site, range("2026-11-21", "2026-11-21"), &none);
         let nothing = funnels::evaluate(store.as_ref(), &empty, &checkout("strict"), None).await.expect("empty");
         assert_eq!(summary(&nothing), [(0, None), (0, None), (0, None)], "{kind:?}: empty range");
+    }
+}
+
+/// Events of one second that match different steps are ordered by their ids (as text), whatever
+/// the order of their steps: the ids here put each visitor's add-to-cart before or after the
+/// product page seen in the same second. 23 and 24 have ids that only order correctly when both
+/// halves of the id are compared as its text is (read backwards, a half would order them the
+/// other way).
+#[tokio::test]
+async fn events_of_one_second_are_ordered_by_their_ids() {
+    let (_dir, stores) = both("funnel_ties").await;
+    let site = site();
+    let none = filters(&[]);
+    let all = scope(&site, range("2026-11-20", "2026-11-20"), &none);
+    let at = |hms: &str| format!("2026-11-20T{hms}Z");
+    let id = |hi: u64, lo: u64| move |e: &mut larder_core::Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo));
+    let events = vec![
+        // 21: the cart first, then the page; a purchase a minute later.
+        ev(21, 210, &at("15:00:00"), "add_to_cart", "/p/1").with(id(7, 1)),
+        ev(21, 210, &at("15:00:00"), "pageview", "/p/1").with(id(7, 2)),
+        ev(21, 210, &at("15:01:00"), "purchase", "/checkout").with(id(8, 1)),
+        // 22: the page first, then the cart; a purchase two minutes later.
+        ev(22, 220, &at("15:00:00"), "pageview", "/p/2").with(id(7, 3)),
+        ev(22, 220, &at("15:00:00"), "add_to_cart", "/p/2").with(id(7, 4)),
+        ev(22, 220, &at("15:02:00"), "purchase", "/checkout").with(id(9, 1)),
+        // 23: the low halves decide: the cart's ends in …0002, the page's starts 0100….
+        ev(23, 230, &at("15:00:00"), "pageview", "/p/3").with(id(7, 0x0100_0000_0000_0000)),
+        ev(23, 230, &at("15:00:00"), "add_to_cart", "/p/3").with(id(7, 2)),
+        // 24: the high halves decide, the same way.
+        ev(24, 240, &at("15:00:00"), "pageview", "/p/4").with(id(0x0100_0000_0000_0000, 0)),
+        ev(24, 240, &at("15:00:00"), "add_to_cart", "/p/4").with(id(2, 5)),
+    ];
+    let checkout = |order| definition(vec![page("/p/*"), event("add_to_cart"), event("purchase")], 600, order);
+    for store in &stores {
+        let kind = store.kind();
+        store.insert_events(&events).await.expect("insert");
+        // Strict: only 22 saw the page before the cart (0 s), and bought 120 s after it.
+        let strict = funnels::evaluate(store.as_ref(), &all, &checkout("strict"), None).await.expect("strict");
+        assert_eq!(summary(&strict), [(4, None), (1, Some(0)), (1, Some(120))], "{kind:?}: strict");
+        // By source, the same (every visit has none), through the breakdown's query.
+        let by_source = funnels::evaluate(store.as_ref(), &all, &checkout("strict"), Some(&Dimension::Source))
+            .await
+            .expect("breakdown");
+        let rows = by_source.breakdown.expect("breakdown").rows;
+        assert_eq!(rows.len(), 1, "{kind:?}");
+        assert_eq!(rows[0].steps, strict.steps, "{kind:?}: breakdown");
+        // Any order does not care: all four have both in one second (0 s); 21 and 22 bought
+        // 60 and 120 s later (upper median 120).
+        let any = funnels::evaluate(store.as_ref(), &all, &checkout("any"), None).await.expect("any");
+        assert_eq!(summary(&any), [(4, None), (4, Some(0)), (2, Some(120))], "{kind:?}: any order");
     }
 }
 
