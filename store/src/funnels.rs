@@ -396,28 +396,26 @@ fn step_results(definition: &FunnelDefinition, reach: &Reach) -> Vec<StepResult>
         .collect()
 }
 
-/// Select expressions defining `{name}`: for each position of the array `values`, the value at
-/// the last position where the same-length `flags` array is set — strictly before it
-/// (`inclusive = false`) or at or before it — as Int64, 0 when there is none.
+/// Select expressions defining `{name}`: for each position of the array `values`, the last
+/// non-zero value at a position strictly before it (`inclusive = false`) or at or before it, as
+/// Int64; 0 when there is none. (Every value the layers fill is a time or packs one, so 0 only
+/// ever means "none".)
 ///
-/// A forward fill without `arrayFold` (ClickHouse 18.16 lacks it) and without lambdas that read
+/// With `native` (engines with `arrayFill`): one `arrayFill`, shifted by one place when
+/// exclusive. Without (18.16), a forward fill without `arrayFold` and without lambdas that read
 /// arrays from outside (each call would copy the array once per element: quadratic): the
-/// differences between consecutive flagged values are scattered back to their positions by
+/// differences between consecutive non-zero values are scattered back to their positions by
 /// sorting on the positions, and their running sum is the fill.
-///
-/// With `native` (engines with `arrayFill`), one `arrayFill` over the flagged values, shifted by
-/// one place when exclusive. The flagged values are never 0 (times, or chain starts flagged
-/// where non-zero), so 0 marks the positions to fill.
-fn fill(name: &str, values: &str, flags: &str, inclusive: bool, native: bool) -> Vec<String> {
+fn fill(name: &str, values: &str, inclusive: bool, native: bool) -> Vec<String> {
     if native {
-        let filled =
-            format!("arrayFill(x -> x != 0, arrayMap((x, f) -> if(f, toInt64(x), toInt64(0)), {values}, {flags}))");
+        let filled = format!("arrayFill(x -> x != 0, arrayMap(x -> toInt64(x), {values}))");
         return vec![if inclusive {
             format!("{filled} AS {name}")
         } else {
             format!("arrayPopBack(arrayPushFront({filled}, toInt64(0))) AS {name}")
         }];
     }
+    let flags = format!("{name}_f");
     let scattered = format!(
         "arraySort((y, k) -> k, \
          arrayConcat(arrayPopFront(arrayDifference(arrayPushFront(arrayMap(x -> toInt64(x), \
@@ -430,7 +428,7 @@ fn fill(name: &str, values: &str, flags: &str, inclusive: bool, native: bool) ->
     } else {
         format!("arrayMap((c, y) -> c - y, arrayCumSum({name}_y), {name}_y) AS {name}")
     };
-    vec![scattered, sum]
+    vec![format!("arrayMap(v -> v != 0, {values}) AS {flags}"), scattered, sum]
 }
 
 /// Packs a reach time and a step time into one number whose minimum is the earliest reach
@@ -441,10 +439,10 @@ const PACK: u64 = 1 << 23;
 /// event in one fill value.
 const CHAIN: u64 = 1 << 32;
 
-/// The per-visitor reach times `r1..rk` (seconds, 0 = not reached) and times from the previous
-/// step `gap2..gapk`, as layers of select expressions over `ts` (the sorted event times) and
-/// `m` (each event's step bit mask, in its low bits); each layer reads the one before as a subquery. See the
-/// module documentation for the definitions.
+/// The per-visitor reach times `r2..rk` (seconds, 0 = not reached; every visitor kept reached
+/// step 1) and times from the previous step `gap2..gapk`, as layers of select expressions over
+/// `ts` (the sorted event times) and `m` (each event's step bit mask, in its low bits); each
+/// layer reads the one before as a subquery. See the module documentation for the definitions.
 ///
 /// One layer per step: ClickHouse expands aliases into the expressions that use them, and a
 /// step's arrays use the previous step's several times, so a single `SELECT` would grow
@@ -463,21 +461,19 @@ fn reach_layers(definition: &FunnelDefinition, native_fill: bool) -> Vec<Vec<Str
             for j in 2..=k {
                 let p = j - 1;
                 let bit = 1u32 << (j - 1);
-                let mut layer = vec![
-                    format!("arrayMap(v -> v > 0, s{p}) AS f{p}"),
-                    format!("arrayMap((v, t) -> if(v > 0, v * {CHAIN} + t, 0), s{p}, ts) AS c{p}"),
-                ];
-                layer.extend(fill(&format!("b{p}"), &format!("c{p}"), &format!("f{p}"), false, native_fill));
+                let mut layer = vec![format!("arrayMap((v, t) -> if(v > 0, v * {CHAIN} + t, 0), s{p}, ts) AS c{p}")];
+                layer.extend(fill(&format!("b{p}"), &format!("c{p}"), false, native_fill));
                 layer.push(format!(
                     "arrayMap((t, x, b) -> if(bitAnd(x, {bit}) != 0 AND b > 0 AND t - intDiv(b, {CHAIN}) <= {w}, \
                      intDiv(b, {CHAIN}), 0), ts, m, b{p}) AS s{j}"
                 ));
-                layer.push(format!(
-                    "arrayFirst((gap, v) -> v > 0, arrayMap((t, b) -> t - b % {CHAIN}, ts, b{p}), s{j}) AS gap{j}"
-                ));
+                // The earliest ej (its place, 0: none), its time and the time from its
+                // predecessor (`arrayElement` gives 0 at place 0).
+                layer.push(format!("arrayFirstIndex(v -> v > 0, s{j}) AS i{j}"));
+                layer.push(format!("arrayElement(ts, i{j}) AS r{j}"));
+                layer.push(format!("if(i{j} > 0, r{j} - arrayElement(b{p}, i{j}) % {CHAIN}, 0) AS gap{j}"));
                 layers.push(layer);
             }
-            layers.push((1..=k).map(|j| format!("arrayFirst((t, v) -> v > 0, ts, s{j}) AS r{j}")).collect());
         }
         FunnelOrder::Any => {
             // n{j}[p]: the time of the first event at or after p matching step j (0: none): a
@@ -485,11 +481,9 @@ fn reach_layers(definition: &FunnelDefinition, native_fill: bool) -> Vec<Vec<Str
             // which steps 1..j are all done (0: not within the window).
             for j in 1..=k {
                 let bit = 1u32 << (j - 1);
-                let mut layer = vec![
-                    format!("arrayReverse(arrayMap((t, x) -> if(bitAnd(x, {bit}) != 0, t, 0), ts, m)) AS q{j}"),
-                    format!("arrayMap(v -> v > 0, q{j}) AS qf{j}"),
-                ];
-                layer.extend(fill(&format!("qn{j}"), &format!("q{j}"), &format!("qf{j}"), true, native_fill));
+                let mut layer =
+                    vec![format!("arrayReverse(arrayMap((t, x) -> if(bitAnd(x, {bit}) != 0, t, 0), ts, m)) AS q{j}")];
+                layer.extend(fill(&format!("qn{j}"), &format!("q{j}"), true, native_fill));
                 layer.push(format!("arrayReverse(qn{j}) AS n{j}"));
                 if j == 1 {
                     layer.push(format!("arrayMap((t, a) -> if(a > 0 AND a - t <= {w}, a, 0), ts, n1) AS e1"));
