@@ -14,7 +14,8 @@
 //! kept under `target/bench-data/` and reused by the next run (delete it to regenerate).
 //!
 //! `LARDER_BENCH_QUERY_EVENTS=10000000,100000000` sets the sizes, `LARDER_BENCH_QUERY_RUNS`
-//! the timed runs per query (default 15, after 2 untimed).
+//! the timed runs per query (default 15, after 2 untimed), `LARDER_BENCH_QUERY_REPORTS` the
+//! reports (default `overview,funnel,search`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,11 @@ async fn bench() {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let runs = setting("LARDER_BENCH_QUERY_RUNS", 15_usize);
+    let wanted = std::env::var("LARDER_BENCH_QUERY_REPORTS").unwrap_or_else(|_| "overview,funnel,search".into());
+    let reports: Vec<Report> = [Report::Overview, Report::Funnel, Report::Search]
+        .into_iter()
+        .filter(|r| wanted.split(',').any(|w| w.trim() == r.key()))
+        .collect();
     println!(
         "queries: embedded store, {} timed runs per query after 2 untimed, sequential; {}\n",
         runs,
@@ -70,7 +76,7 @@ async fn bench() {
         let from = NaiveDate::parse_from_str(FIRST_DAY, "%Y-%m-%d").expect("date");
         let range = DateRange { from, to: from.checked_add_days(Days::new(DAYS - 1)).expect("date") };
         let scope = Scope { site: &site, timezone: "UTC", range, filters: &[] };
-        for report in [Report::Overview, Report::Funnel, Report::Search] {
+        for &report in &reports {
             check_equal(store.as_ref(), &scope, report).await;
             let larder = time(runs, || larder_report(store.as_ref(), &scope, report)).await;
             let hand = time(runs, || hand_written(store.as_ref(), report)).await;
@@ -97,6 +103,15 @@ enum Report {
 }
 
 impl Report {
+    /// Its name in `LARDER_BENCH_QUERY_REPORTS`.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Overview => "overview",
+            Self::Funnel => "funnel",
+            Self::Search => "search",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Self::Overview => "overview, 30 days",
