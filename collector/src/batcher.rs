@@ -27,6 +27,11 @@ use crate::sessions::SessionAssigner;
 use crate::spool::{Segment, SegmentQueue, Spool, SpoolError, SpooledEvent};
 use crate::visitor::visitor_key;
 
+/// Rows per piece of an insert (about 1 MB of RowBinary): a ClickHouse server is sent each piece
+/// as it is encoded, so a flush holds one piece and its compressed copy beside the spooled rows,
+/// not a second copy of the whole insert and a third compressed.
+const PIECE_ROWS: usize = 4096;
+
 /// Why a flush failed.
 #[derive(Debug, thiserror::Error)]
 enum FlushError {
@@ -329,9 +334,13 @@ impl Batcher {
         // from it (see `sessions`).
         self.store.insert_rows(&assignment.states).await?;
         for chunk in events.chunks(self.max_events.max(1)) {
-            let mut data = Vec::with_capacity(chunk.iter().map(SpooledEvent::encoded_len).sum());
-            chunk.iter().for_each(|e| e.encode(&mut data));
-            self.store.insert_raw(&EventRow::insert_statement(), "RowBinary", data).await?;
+            // Encoded a piece at a time as the insert is sent, not all at once (see `PIECE_ROWS`).
+            let mut pieces = chunk.chunks(PIECE_ROWS).map(|rows| {
+                let mut data = Vec::with_capacity(rows.iter().map(SpooledEvent::encoded_len).sum());
+                rows.iter().for_each(|e| e.encode(&mut data));
+                data
+            });
+            self.store.insert_raw_pieces(&EventRow::insert_statement(), "RowBinary", &mut pieces).await?;
         }
         self.metrics.sessions_started.inc_by(assignment.sessions_started);
         Ok(events.len() as u64)

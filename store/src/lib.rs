@@ -113,6 +113,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts pre-encoded rows: `insert` is `INSERT INTO table (columns)`, `data` is in `format`.
     async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError>;
 
+    /// As [`Store::insert_raw`], one statement, with the data made piece by piece as it is
+    /// sent: each piece is whole rows in `format`. A ClickHouse server is sent each piece (and
+    /// its compressed form) as it comes, so memory holds one piece rather than the whole insert;
+    /// this default, which the embedded engine (one buffer per insert) keeps, joins them.
+    async fn insert_raw_pieces(
+        &self,
+        insert: &str,
+        format: &'static str,
+        pieces: &mut (dyn Iterator<Item = Vec<u8>> + Send),
+    ) -> Result<(), StoreError> {
+        let mut data = pieces.next().unwrap_or_default();
+        pieces.for_each(|piece| data.extend_from_slice(&piece));
+        self.insert_raw(insert, format, data).await
+    }
+
     /// The engine's version (asked once, then cached).
     async fn version(&self) -> Result<EngineVersion, StoreError>;
 

@@ -231,8 +231,19 @@ impl Store for ServerStore {
     }
 
     async fn insert_raw(&self, insert: &str, format: &'static str, data: Vec<u8>) -> Result<(), StoreError> {
+        self.insert_raw_pieces(insert, format, &mut std::iter::once(data)).await
+    }
+
+    async fn insert_raw_pieces(
+        &self,
+        insert: &str,
+        format: &'static str,
+        pieces: &mut (dyn Iterator<Item = Vec<u8>> + Send),
+    ) -> Result<(), StoreError> {
         let mut writer = self.client.insert_formatted_with(format!("{insert} FORMAT {format}"));
-        writer.send(data.into()).await.map_err(map_error)?;
+        for piece in pieces {
+            writer.send(piece.into()).await.map_err(map_error)?;
+        }
         writer.end().await.map_err(map_error)
     }
 
