@@ -42,8 +42,9 @@
 //! (ties by value).
 //!
 //! Evaluation happens in ClickHouse in one query: each visitor's matching events become one
-//! sorted array, and the reach times are computed with array functions in O(n log n) per step
-//! (no window functions or `arrayFold`, which ClickHouse 18.16 lacks). `windowFunnel` itself is
+//! sorted array, and the reach times are computed with array functions in O(n) per step with
+//! `arrayFill`, O(n log n) without (no window functions or `arrayFold`, which ClickHouse 18.16
+//! lacks). `windowFunnel` itself is
 //! not used because its handling of equal timestamps differs between 18.16 and later versions,
 //! and it gives neither the time of each step nor the `any` order.
 //!
@@ -52,9 +53,9 @@
 //!   `UInt64` — not as `(time, id, mask)` tuples, which the engine compares generically. That
 //!   order is the order above unless two events of one second match different steps: only then
 //!   does the id decide. Such a visitor's events are sorted again by `(time, id, mask)`, with
-//!   the id as its two 64-bit halves (see [`ID_HALVES`]); for the others those arrays are empty.
+//!   the id as its two 64-bit halves (see `ID_HALVES`); for the others those arrays are empty.
 //! - The forward fills of the reach layers use `arrayFill` where the engine has it (ClickHouse
-//!   20.6 and later, chDB), and on 18.16 a portable form with the same results (see [`fill`]).
+//!   20.6 and later, chDB), and on 18.16 a portable form with the same results (see `fill`).
 
 use std::collections::BTreeMap;
 

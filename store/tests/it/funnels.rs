@@ -184,9 +184,7 @@ async fn events_of_one_second_are_ordered_by_their_ids() {
     let none = filters(&[]);
     let all = scope(&site, range("2026-11-20", "2026-11-20"), &none);
     let at = |hms: &str| format!("2026-11-20T{hms}Z");
-    let id = |hi: u64, lo: u64| {
-        move |e: &mut larder_core::Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo))
-    };
+    let id = |hi: u64, lo: u64| move |e: &mut Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo));
     let events = vec![
         // 21: the cart first, then the page; a purchase a minute later.
         ev(21, 210, &at("15:00:00"), "add_to_cart", "/p/1").with(id(7, 1)),
