@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use larder_collector::clock::{Clock, OffsetClock};
+use larder_collector::clock::OffsetClock;
 
 use crate::helpers::{Backend, TestApp, config, count, eventually, pageview, server_url, store};
 
@@ -12,7 +12,11 @@ use crate::helpers::{Backend, TestApp, config, count, eventually, pageview, serv
 async fn a_visit_continues_within_thirty_minutes_and_a_new_one_starts_after() {
     let dir = crate::helpers::test_dir();
     let store = store(Backend::Embedded, dir.path(), "timeout").await;
-    let clock = OffsetClock::starting_at(larder_collector::clock::SystemClock.now_ms());
+    // A fixed morning: started from the real time, the 31 minutes could cross midnight UTC,
+    // where the day's new salt gives the visitor a new id and so a new visit (this test failed
+    // so when run at 23:50).
+    let morning = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").expect("time").timestamp_millis() as u64;
+    let clock = OffsetClock::starting_at(morning);
     let app = TestApp::start_with_clock(store, config(dir.path()), Arc::new(clock.clone())).await;
     for minutes in [0, 20, 29, 31] {
         // 20, then 9, then 2 minutes apart: one visit; then 31 minutes of silence.
