@@ -877,4 +877,12 @@ mod tests {
             r"(name = 'it\'s' AND has(props.key, 'k\'') AND props.value[indexOf(props.key, 'k\'')] = 'v\'')"
         );
     }
+
+    #[test]
+    fn array_fill_is_used_from_the_release_that_handles_empty_arrays() {
+        let has = |text: &str| has_array_fill(&EngineVersion::parse(text).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!has("18.16.1"), "18.16 has no arrayFill");
+        assert!(!has("20.5.2.7"), "20.5 mishandled empty arrays until a late patch");
+        assert!(has("20.6.3.28") && has("26.7.2.1"));
+    }
 }
