@@ -327,7 +327,8 @@ impl Batcher {
         let needed = self.sessions.lookups_needed(events);
         let mut known = HashMap::new();
         for (day, keys) in needed {
-            known.extend(ingest::latest_sessions(self.store.as_ref(), day, &keys).await?);
+            let latest = ingest::latest_sessions(self.store.as_ref(), day, &keys).await?;
+            known.extend(latest.into_iter().map(|((site, visitor), state)| ((Arc::from(site), visitor), state)));
         }
         let assignment = self.sessions.assign(events, &known);
         // Session state first: if the event insert then fails, a replay re-derives the same ids

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use larder_store::ingest::{SessionRow, SessionState};
@@ -17,8 +18,9 @@ use crate::clock::day_of;
 use crate::spool::SpooledEvent;
 use crate::visitor::session_id;
 
-/// The key of a visitor's session state.
-pub type VisitorKey = (String, u64);
+/// The key of a visitor's session state: the site (shared with the events, not copied per
+/// event) and the visitor.
+pub type VisitorKey = (Arc<str>, u64);
 
 /// Assigns session ids; remembers recent visitors.
 #[derive(Debug)]
@@ -50,7 +52,7 @@ impl SessionAssigner {
         let mut needed: HashMap<NaiveDate, Vec<VisitorKey>> = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for event in events {
-            let key = (event.site.to_string(), event.visitor_id);
+            let key = (Arc::clone(&event.site), event.visitor_id);
             if !seen.insert(key.clone()) {
                 continue;
             }
@@ -73,7 +75,7 @@ impl SessionAssigner {
         let mut touched: HashMap<VisitorKey, (NaiveDate, SessionState)> = HashMap::new();
         let mut started = 0;
         for event in events.iter_mut() {
-            let key = (event.site.to_string(), event.visitor_id);
+            let key = (Arc::clone(&event.site), event.visitor_id);
             let known = [self.cache.peek(&key).copied(), stored.get(&key).copied()]
                 .into_iter()
                 .flatten()
@@ -98,7 +100,7 @@ impl SessionAssigner {
         }
         let states = touched
             .into_iter()
-            .map(|((site, visitor_id), (day, state))| SessionRow { day, site, visitor_id, state })
+            .map(|((site, visitor_id), (day, state))| SessionRow { day, site: site.to_string(), visitor_id, state })
             .collect();
         Assignment { states, sessions_started: started }
     }
@@ -153,7 +155,7 @@ mod tests {
         let lookups = assigner.lookups_needed(&events);
         assert_eq!(lookups.values().map(Vec::len).sum::<usize>(), 1, "an unknown visitor is looked up");
         let peer = SessionState { session_id: 42, session_start_ms: T0, last_seen_ms: T0 + 5 * MIN };
-        let stored = HashMap::from([(("a.example".to_owned(), 1), peer)]);
+        let stored = HashMap::from([((Arc::from("a.example"), 1), peer)]);
         let out = assigner.assign(&mut events, &stored);
         assert_eq!(events[0].session_id, 42);
         assert_eq!(out.states[0].state, SessionState { last_seen_ms: T0 + 10 * MIN, ..peer });

@@ -161,10 +161,10 @@ impl Row for SessionRow {
 ///
 /// # Errors
 /// Store errors.
-pub async fn latest_sessions(
+pub async fn latest_sessions<S: AsRef<str> + Sync>(
     store: &dyn Store,
     day: NaiveDate,
-    keys: &[(String, u64)],
+    keys: &[(S, u64)],
 ) -> Result<HashMap<(String, u64), SessionState>, StoreError> {
     // Aliases differ from the column names: ClickHouse would otherwise read `last_seen_ms`
     // inside `argMax` as the alias of `max(last_seen_ms)`.
@@ -179,7 +179,7 @@ pub async fn latest_sessions(
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_QUERY) {
         let tuples: Vec<String> =
-            chunk.iter().map(|(site, visitor)| format!("({}, {visitor})", sql::quote(site))).collect();
+            chunk.iter().map(|(site, visitor)| format!("({}, {visitor})", sql::quote(site.as_ref()))).collect();
         let rows: Vec<Latest> = store
             .fetch_json(&format!(
                 "SELECT site, visitor_id, argMax(session_id, last_seen_ms) AS latest_session, \
