@@ -44,9 +44,9 @@
 //! Evaluation happens in ClickHouse in one query: each visitor's matching events become one
 //! sorted array, and the reach times are computed with array functions in O(n) per step with
 //! `arrayFill`, O(n log n) without (no window functions or `arrayFold`, which ClickHouse 18.16
-//! lacks). `windowFunnel` itself is
-//! not used because its handling of equal timestamps differs between 18.16 and later versions,
-//! and it gives neither the time of each step nor the `any` order.
+//! lacks). `windowFunnel` itself is not used because its handling of equal timestamps differs
+//! between 18.16 and later versions, and it gives neither the time of each step nor the `any`
+//! order.
 //!
 //! Two things keep that query fast (at 100M events, its time halved):
 //! - A visitor's events are sorted as plain numbers — the second and the step mask in one
