@@ -528,15 +528,14 @@ const MASKS: u32 = 1 << MAX_STEPS;
 struct Dialect {
     /// `arrayFill`, with empty arrays handled (ClickHouse 20.6 and later).
     array_fill: bool,
-    /// `toUInt128(UUID)`: one number per id that orders ids as their text does, cheaper to make
-    /// and carry than the two halves (at 100M events the query took ~0.88× the time). Checked on
-    /// 26, the release chDB bundles; older servers read the halves.
+    /// `toUInt128(UUID)`: one number per id, cheaper to make and carry than the two halves (at
+    /// 100M events the query took ~0.88× the time); older servers read the halves.
     uuid_number: bool,
 }
 
 impl Dialect {
     fn of(version: &EngineVersion) -> Self {
-        Self { array_fill: (version.major, version.minor) >= (20, 6), uuid_number: version.major >= 26 }
+        Self { array_fill: version.has_array_fill(), uuid_number: version.has_uuid_number() }
     }
 }
 

@@ -74,6 +74,17 @@ impl EngineVersion {
     pub fn has_low_cardinality(&self) -> bool {
         self.major >= 19
     }
+
+    /// `arrayFill`, with empty arrays handled (20.6; a late 20.5 patch fixed them too).
+    pub fn has_array_fill(&self) -> bool {
+        (self.major, self.minor) >= (20, 6)
+    }
+
+    /// `toUInt128(UUID)` (and `UInt256`): one number per id that orders ids as their text does.
+    /// Checked on 26, the release chDB bundles; older servers take the portable forms.
+    pub fn has_uuid_number(&self) -> bool {
+        self.major >= 26
+    }
 }
 
 /// A ClickHouse engine Larder can store events in. Object-safe: services hold an

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::DateTime;
-use larder_core::Event;
 use larder_core::fixtures::{FixtureSpec, events as fixture_events};
+use larder_core::{Event, EventId};
 use larder_store::goals::CurrencyRevenue;
 use larder_store::search::{self, FromPage, SearchOptions, SearchReport, SearchSection};
 
@@ -54,6 +54,40 @@ fn scenario() -> Vec<Event> {
         ev(9, 90, "2026-11-19T09:00:00Z", "pageview", "/search"),
         ev(9, 90, "2026-11-19T09:00:01Z", "search", "/search").query("tea", Some(3)),
     ])
+}
+
+/// A search and a page view of the same second are ordered by their ids (as text): the ids here
+/// make 31's search come after its visit's last page view (an exit) and 32's and 33's before one.
+/// 31's and 32's ids only order so when both halves are compared as the text is.
+#[tokio::test]
+async fn a_search_and_a_page_view_of_one_second_are_ordered_by_their_ids() {
+    let (_dir, stores) = both("search_ties").await;
+    let site = site();
+    let none = filters(&[]);
+    let day = scope(&site, range("2026-11-20", "2026-11-20"), &none);
+    let at = |hms: &str| format!("2026-11-20T{hms}Z");
+    let id = |hi: u64, lo: u64| move |e: &mut Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo));
+    let events = vec![
+        // 31: the low halves decide: the page view's id ends in …0002, the search's starts 0100….
+        ev(31, 310, &at("16:00:00"), "pageview", "/search").with(id(7, 1)),
+        ev(31, 310, &at("16:00:05"), "search", "/search").query("tea", Some(5)).with(id(7, 0x0100_0000_0000_0000)),
+        ev(31, 310, &at("16:00:05"), "pageview", "/p/1").with(id(7, 2)),
+        // 32: the high halves decide, the other way round.
+        ev(32, 320, &at("16:10:00"), "pageview", "/search").with(id(1, 1)),
+        ev(32, 320, &at("16:10:05"), "search", "/search").query("tea", Some(5)).with(id(2, 9)),
+        ev(32, 320, &at("16:10:05"), "pageview", "/p/2").with(id(0x0100_0000_0000_0000, 0)),
+        // 33: plainly, the page view's id is the larger.
+        ev(33, 330, &at("16:20:05"), "search", "/search").query("tea", Some(5)).with(id(5, 1)),
+        ev(33, 330, &at("16:20:05"), "pageview", "/p/3").with(id(5, 2)),
+    ];
+    let options = SearchOptions { sections: vec![SearchSection::Summary], ..SearchOptions::default() };
+    for store in &stores {
+        let kind = store.kind();
+        store.insert_events(&events).await.expect("insert");
+        let report = search::report(store.as_ref(), &day, &options).await.expect("report");
+        let summary = report.summary.expect("summary");
+        assert_eq!((summary.searches, summary.search_exits), (3, 1), "{kind:?}: only 31's search is an exit");
+    }
 }
 
 /// A query's row: query, searches, searchers, no-result rate, click-through rate, mean position.
