@@ -4,13 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::DateTime;
+use larder_core::Event;
 use larder_core::fixtures::{FixtureSpec, events as fixture_events};
 use larder_core::query::Dimension;
-use larder_core::{Event, EventId};
 use larder_store::funnels::{self, FunnelDefinition, FunnelInput, FunnelResult, StepInput};
 use larder_store::goals::PagePattern;
 
-use crate::goals::{EventExt, ev, filters, numbered, range, scope, site};
+use crate::goals::{EventExt, ev, filters, id, numbered, range, scope, site};
 use crate::helpers::both;
 
 fn page(pattern: &str) -> StepInput {
@@ -184,7 +184,6 @@ async fn events_of_one_second_are_ordered_by_their_ids() {
     let none = filters(&[]);
     let all = scope(&site, range("2026-11-20", "2026-11-20"), &none);
     let at = |hms: &str| format!("2026-11-20T{hms}Z");
-    let id = |hi: u64, lo: u64| move |e: &mut Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo));
     let events = vec![
         // 21: the cart first, then the page; a purchase a minute later.
         ev(21, 210, &at("15:00:00"), "add_to_cart", "/p/1").with(id(7, 1)),

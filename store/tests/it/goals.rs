@@ -60,6 +60,12 @@ pub fn ev(visitor: u64, session: u64, time: &str, name: &str, path: &str) -> Eve
     }
 }
 
+/// Sets an event's id from its two halves (for tests of the order within a second):
+/// `ev(…).with(id(hi, lo))`.
+pub fn id(hi: u64, lo: u64) -> impl FnOnce(&mut Event) {
+    move |e: &mut Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo))
+}
+
 /// Gives the events ids that order them as listed within a second (high half: the second, low
 /// half: the position), as the collector's time-ordered ids do.
 pub fn numbered(mut events: Vec<Event>) -> Vec<Event> {

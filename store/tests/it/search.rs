@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::DateTime;
+use larder_core::Event;
 use larder_core::fixtures::{FixtureSpec, events as fixture_events};
-use larder_core::{Event, EventId};
 use larder_store::goals::CurrencyRevenue;
 use larder_store::search::{self, FromPage, SearchOptions, SearchReport, SearchSection};
 
-use crate::goals::{EventExt, ev, filters, numbered, range, scope, site};
+use crate::goals::{EventExt, ev, filters, id, numbered, range, scope, site};
 use crate::helpers::both;
 
 /// Visits (visitor, session, source); searches are on /search unless said otherwise:
@@ -66,7 +66,6 @@ async fn a_search_and_a_page_view_of_one_second_are_ordered_by_their_ids() {
     let none = filters(&[]);
     let day = scope(&site, range("2026-11-20", "2026-11-20"), &none);
     let at = |hms: &str| format!("2026-11-20T{hms}Z");
-    let id = |hi: u64, lo: u64| move |e: &mut Event| e.id = EventId::from_uuid(uuid::Uuid::from_u64_pair(hi, lo));
     let events = vec![
         // 31: the low halves decide: the page view's id ends in …0002, the search's starts 0100….
         ev(31, 310, &at("16:00:00"), "pageview", "/search").with(id(7, 1)),
