@@ -207,3 +207,20 @@ impl dyn Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_releases_get_the_features_they_have() {
+        let of = |text: &str| {
+            let v = EngineVersion::parse(text).unwrap_or_else(|e| panic!("{e}"));
+            (v.has_array_fill(), v.has_uuid_number())
+        };
+        assert_eq!(of("18.16.1"), (false, false), "18.16 has neither");
+        assert_eq!(of("20.5.2.7"), (false, false), "20.5 mishandled empty arrays in arrayFill until a late patch");
+        assert_eq!(of("24.8.1.1"), (true, false));
+        assert_eq!(of("26.7.2.1"), (true, true));
+    }
+}
