@@ -140,9 +140,16 @@ fn one_event(rng: &mut Rng, spec: &FixtureSpec, index: usize) -> Event {
         site: site.clone(),
         timestamp,
         name: EventName::parse(name).unwrap_or_else(|_| unreachable!("fixture names are valid")),
-        visitor_id: VisitorId(visitor.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
-        // One visit per visitor and half-hour slot; distinct visitors never share one.
-        session_id: SessionId((visitor << 24) | (offset / 1800)),
+        // As the collector's: a visitor's id is of the UTC day (its salt), so a visitor who comes
+        // back another day has another id.
+        visitor_id: VisitorId(
+            (visitor ^ (timestamp.timestamp() as u64 / 86_400).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                | 1,
+        ),
+        // One visit per visitor and half hour of the clock (never across midnight, where the id
+        // changes); distinct visitors never share one.
+        session_id: SessionId((visitor << 24) | ((timestamp.timestamp() as u64 / 1800) & 0xFF_FFFF)),
         hostname: site.as_str().to_owned(),
         pathname: Pathname::parse(pathname).unwrap_or_else(|_| unreachable!("fixture paths are valid")),
         dimensions: Dimensions {

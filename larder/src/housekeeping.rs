@@ -1,6 +1,8 @@
 //! The daily retention run: every day at `privacy.retention_hour_utc`, each site's events older
 //! than its `retention_days` are deleted and expired login records go (see
-//! `larder_store::retention` and `larder_dashboard_api::deletion::apply_retention`).
+//! `larder_store::retention` and `larder_dashboard_api::deletion::apply_retention`). Beside it,
+//! every few minutes, the visits of finished days are rolled up for the reports
+//! ([`roll_visits`], `larder_store::rollup`), for the same reasons in the same process.
 //!
 //! It runs in the process that serves the API (`larder serve`, or `larder api` beside separate
 //! collectors), not in `larder collector`: collectors are many, stateless and scaled with
@@ -76,6 +78,24 @@ pub async fn daily_retention(api: ApiState, hour_utc: u32) {
         }
     })
     .await;
+}
+
+/// How often `larder serve` rolls up the days that ended or changed (see
+/// `larder_store::rollup`): a day is rolled an hour after it ends, and a changed day is computed
+/// from the pre-aggregated visits until then, so the reports are right either way; this only
+/// decides how soon they are fast again.
+pub const ROLL_EVERY: Duration = Duration::from_secs(300);
+
+/// Rolls up the visits of finished days at start and then every `every`, forever (abort the
+/// future to stop it); a failure is logged and the next run tries again.
+pub async fn roll_visits(api: ApiState, every: Duration) {
+    let clock = Arc::clone(&api.auth.config.clock);
+    loop {
+        if let Err(error) = larder_store::rollup::roll(api.store.as_ref(), clock.now()).await {
+            tracing::warn!(%error, "rolling up visits per day failed; the next run retries");
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 #[cfg(test)]

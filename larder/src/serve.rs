@@ -181,6 +181,9 @@ pub async fn run(
     let retention = api
         .clone()
         .map(|api| tokio::spawn(crate::housekeeping::daily_retention(api, settings.privacy.retention_hour_utc)));
+    // So are the days' visits rolled up for the reports.
+    let rollup =
+        api.clone().map(|api| tokio::spawn(crate::housekeeping::roll_visits(api, crate::housekeeping::ROLL_EVERY)));
     let health = crate::health::Health {
         store: Arc::clone(&store),
         spool: collector.as_ref().map(|c| (c.state().spool.clone(), c.state().config.spool_max_bytes)),
@@ -235,6 +238,9 @@ pub async fn run(
     let (served, ()) = tokio::join!(server, stop);
     if let Some(retention) = retention {
         retention.abort();
+    }
+    if let Some(rollup) = rollup {
+        rollup.abort();
     }
     if let Some(collector) = collector {
         collector.shutdown().await;

@@ -24,7 +24,8 @@ use crate::error::StoreError;
 use crate::{Store, migrate, sql};
 
 /// Tables that are not copied (see the module documentation).
-const NOT_COPIED: &[&str] = &["schema_migrations", "collector_pending", crate::visits::TABLE];
+const NOT_COPIED: &[&str] =
+    &["schema_migrations", "collector_pending", crate::visits::TABLE, crate::rollup::TABLE, crate::rollup::COUNTS];
 
 /// Why a copy did not happen or did not finish.
 #[derive(Debug, thiserror::Error)]

@@ -174,6 +174,16 @@ const TABLES: &[TableNote] = &[
         retention: "as the site's events: retention and deletions remove both",
     },
     TableNote {
+        table: "visit_days",
+        what: "finished visits summed per site and UTC day, for the overview and its series",
+        retention: "as the site's events: a deletion makes the days it touched be summed again",
+    },
+    TableNote {
+        table: "day_inserts",
+        what: "how many events each site's day received, so summed days that changed are noticed",
+        retention: "counters kept with the site; no data about visitors",
+    },
+    TableNote {
         table: "collector_pending",
         what: "what each collector still holds in its spool (multi-collector visits)",
         retention: "replaced by each collector's next publication; a stopped collector's rows are deleted by its peers",
@@ -372,6 +382,24 @@ const FIELDS: &[FieldNote] = &[
     note("visit_parts", "browser_version", Derived, No, SOFTWARE, Aggregates, "browser version"),
     note("visit_parts", "os", Derived, No, SOFTWARE, Aggregates, "operating system"),
     note("visit_parts", "os_version", Derived, No, SOFTWARE, Aggregates, "its version"),
+    // visit_days
+    note("visit_days", "site", Derived, No, SETTING, Aggregates, "the site"),
+    note("visit_days", "day", Derived, No, "a date", Aggregates, "the UTC day"),
+    note("visit_days", "piece", Derived, No, "a fixed name", Aggregates, "which of the day's visits are summed"),
+    note("visit_days", "timezone", Derived, No, SETTING, Aggregates, "the site's time zone when summed"),
+    note("visit_days", "split", Derived, No, "a time", Aggregates, "the site's midnight within the day"),
+    note("visit_days", "inserted", Derived, No, "a count", Aggregates, "the day's event count when summed"),
+    note("visit_days", "rollable", Derived, No, "a flag", Aggregates, "whether the day's visits could be summed"),
+    note("visit_days", "visitors", Derived, No, "a count", Aggregates, "distinct visitors"),
+    note("visit_days", "visits", Derived, No, "a count", Aggregates, "visits"),
+    note("visit_days", "pageviews", Derived, No, "a count", Aggregates, "page views"),
+    note("visit_days", "bounces", Derived, No, "a count", Aggregates, "bounced visits"),
+    note("visit_days", "duration", Derived, No, "a sum of seconds", Aggregates, "the visits' total duration"),
+    note("visit_days", "version", Derived, No, VERSION, Aggregates, "when the row was computed"),
+    // day_inserts
+    note("day_inserts", "site", Derived, No, SETTING, Aggregates, "the site"),
+    note("day_inserts", "day", Derived, No, "a date", Aggregates, "the UTC day"),
+    note("day_inserts", "inserted", Derived, No, "a count", Aggregates, "events received"),
     // collector_pending
     note("collector_pending", "collector_id", Collector, No, "a process id", Nobody, "the collector"),
     note("collector_pending", "as_of_ms", Collector, No, "a time", Nobody, "events accepted before it are covered"),

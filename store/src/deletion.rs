@@ -260,6 +260,10 @@ pub async fn delete(store: &dyn Store, deletion: &Deletion) -> Result<DeletionRe
         }
         report.mutated = true;
     }
+    if report.deleted_events > 0 {
+        // Rolled-up days the deletion touched are computed from what is left until rolled again.
+        crate::rollup::invalidate(store, deletion.site.as_str(), deletion.from, deletion.to).await?;
+    }
     if deletion.is_whole_site() {
         let sessions = format!("site = {site}");
         let held: u64 = count(store, &format!("SELECT count() FROM visitor_sessions WHERE {sessions}")).await?;

@@ -24,6 +24,7 @@ pub mod goals;
 pub mod ingest;
 pub mod migrate;
 pub mod retention;
+pub mod rollup;
 pub mod rowbinary;
 pub mod rows;
 pub mod search;

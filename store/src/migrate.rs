@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_visit_parts_keys",
         sql: include_str!("../../migrations/0004_visit_parts_keys.sql"),
     },
+    Migration { version: 5, name: "0005_visit_days", sql: include_str!("../../migrations/0005_visit_days.sql") },
 ];
 
 /// What a run did.
@@ -108,6 +109,13 @@ pub async fn migrate_with(store: &dyn Store, migrations: &[Migration]) -> Result
             crate::visits::fill(store).await.map_err(|source| StoreError::Migration {
                 name: migration.name.to_owned(),
                 // The step after the file's statements.
+                statement: statements(migration.sql).len() + 1,
+                source: Box::new(source),
+            })?;
+        }
+        if migration.name == crate::rollup::MIGRATION_NAME {
+            crate::rollup::fill(store).await.map_err(|source| StoreError::Migration {
+                name: migration.name.to_owned(),
                 statement: statements(migration.sql).len() + 1,
                 source: Box::new(source),
             })?;

@@ -20,10 +20,14 @@
 //! dimension also restricts its rows.
 //!
 //! Visits come from the pre-aggregated `visit_parts` when every filter is visit-level, and from
-//! grouping the events otherwise (see [`crate::visits`]); both give the same visits.
+//! grouping the events otherwise (see [`crate::visits`]); both give the same visits. Without
+//! filters, the overview and its daily, weekly and monthly series take the days that are rolled
+//! up (see [`crate::rollup`]) from their sums and finish only the rest.
 //!
 //! Everything is computed in ClickHouse; SQL is built from validated types only (identifiers
 //! from `match`es, values through [`sql::quote`]) and runs unchanged on chDB 26.x and 18.16.
+
+use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDate};
 use larder_core::SiteDomain;
@@ -54,11 +58,29 @@ pub fn is_time_zone_name(tz: &str) -> bool {
 
 impl Scope<'_> {
     pub(crate) fn tz(&self) -> Result<String, StoreError> {
-        if is_time_zone_name(self.timezone) {
-            Ok(sql::quote(self.timezone))
+        Self::quote_time_zone(self.timezone)
+    }
+
+    /// A time zone name as SQL, refused unless [`is_time_zone_name`].
+    pub(crate) fn quote_time_zone(tz: &str) -> Result<String, StoreError> {
+        if is_time_zone_name(tz) {
+            Ok(sql::quote(tz))
         } else {
-            Err(StoreError::Invalid(format!("{:?} is not a time zone name", self.timezone)))
+            Err(StoreError::Invalid(format!("{tz:?} is not a time zone name")))
         }
+    }
+
+    /// The local midnights that begin `days` (in the site's time zone), in seconds.
+    async fn midnights(&self, store: &dyn Store, days: &[NaiveDate]) -> Result<Vec<i64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            m: Vec<i64>,
+        }
+        let tz = self.tz()?;
+        let each: Vec<String> =
+            days.iter().map(|d| format!("toInt64(toDateTime('{} 00:00:00', {tz}))", d.format("%Y-%m-%d"))).collect();
+        let rows: Vec<Row> = store.fetch_json(&format!("SELECT [{}] AS m", each.join(", "))).await?;
+        Ok(rows.into_iter().next().map(|r| r.m).unwrap_or_default())
     }
 
     /// The first instant of the range and the first after it (midnights in the site's time
@@ -300,13 +322,25 @@ pub struct Overview {
     pub visit_duration: f64,
 }
 
-#[derive(Debug, Deserialize)]
-struct VisitTotals {
-    visitors: u64,
-    visits: u64,
-    pageview_total: u64,
-    bounces: u64,
-    duration_total: u64,
+/// The sums behind an [`Overview`]; those of disjoint sets of visits add up (visitors too: a
+/// visitor id belongs to one UTC day, see [`crate::rollup`]).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct VisitTotals {
+    pub visitors: u64,
+    pub visits: u64,
+    pub pageview_total: u64,
+    pub bounces: u64,
+    pub duration_total: u64,
+}
+
+impl std::ops::AddAssign for VisitTotals {
+    fn add_assign(&mut self, other: Self) {
+        self.visitors += other.visitors;
+        self.visits += other.visits;
+        self.pageview_total += other.pageview_total;
+        self.bounces += other.bounces;
+        self.duration_total += other.duration_total;
+    }
 }
 
 impl From<VisitTotals> for Overview {
@@ -333,6 +367,21 @@ pub(crate) fn round(x: f64, digits: i32) -> f64 {
 /// # Errors
 /// Store errors; [`StoreError::Invalid`] for a bad time zone.
 pub async fn overview(store: &dyn Store, scope: &Scope<'_>) -> Result<Overview, StoreError> {
+    if scope.filters.is_empty() {
+        let midnights = scope.midnights(store, &[scope.range.from, scope.range.to + Duration::days(1)]).await?;
+        if let [start, end] = midnights[..] {
+            let spans = [crate::rollup::Span { label: String::new(), start, end }];
+            if let Some((mut totals, raw)) = crate::rollup::rolled(store, scope, &spans).await? {
+                let mut sum = totals.pop().unwrap_or_default();
+                if !raw.is_empty() {
+                    let sql = format!("SELECT {VISIT_METRICS} FROM ({})", crate::visits::subquery_in(scope, &raw)?);
+                    let rows: Vec<VisitTotals> = store.fetch_json(&sql).await?;
+                    sum += rows.into_iter().next().unwrap_or_default();
+                }
+                return Ok(Overview::from(sum));
+            }
+        }
+    }
     let sql = format!("SELECT {VISIT_METRICS} FROM {}", kept_visits(scope)?);
     let rows: Vec<VisitTotals> = store.fetch_json(&sql).await?;
     Ok(rows.into_iter().next().map(Overview::from).unwrap_or_default())
@@ -440,28 +489,65 @@ struct BucketTotals {
 /// Store errors.
 pub async fn timeseries(store: &dyn Store, scope: &Scope<'_>, interval: Interval) -> Result<Vec<Point>, StoreError> {
     let bucket = bucket_expr(scope, interval, "started")?;
-    let sql = format!("SELECT {bucket} AS bucket, {VISIT_METRICS} FROM {} GROUP BY bucket", kept_visits(scope)?);
-    let rows: Vec<BucketTotals> = store.fetch_json(&sql).await?;
-    let mut by_bucket: std::collections::HashMap<String, Overview> = rows
-        .into_iter()
-        .map(|r| {
-            let totals = VisitTotals {
-                visitors: r.visitors,
-                visits: r.visits,
-                pageview_total: r.pageview_total,
-                bounces: r.bounces,
-                duration_total: r.duration_total,
+    let by_bucket_sql =
+        |visits: String| format!("SELECT {bucket} AS bucket, {VISIT_METRICS} FROM {visits} GROUP BY bucket");
+    let mut by_bucket: HashMap<String, VisitTotals> = HashMap::new();
+    let mut raw_sql = Some(by_bucket_sql(kept_visits(scope)?));
+    // Days, weeks and months of a report without filters: from the rolled-up days where there
+    // are some (hours do not fall on a day's pieces).
+    if scope.filters.is_empty() && interval != Interval::Hour {
+        let days: Vec<NaiveDate> =
+            scope.range.from.iter_days().take_while(|d| *d <= scope.range.to + Duration::days(1)).collect();
+        let midnights = scope.midnights(store, &days).await?;
+        let mut spans: Vec<crate::rollup::Span> = Vec::new();
+        for (i, day) in days.iter().take(days.len().saturating_sub(1)).enumerate() {
+            let (label, start, end) = (label(*day, interval), midnights[i], midnights[i + 1]);
+            match spans.last_mut() {
+                Some(span) if span.label == label => span.end = end,
+                _ => spans.push(crate::rollup::Span { label, start, end }),
+            }
+        }
+        if midnights.len() == days.len()
+            && let Some((totals, raw)) = crate::rollup::rolled(store, scope, &spans).await?
+        {
+            by_bucket.extend(spans.into_iter().map(|s| s.label).zip(totals));
+            raw_sql = match raw.is_empty() {
+                true => None,
+                false => Some(by_bucket_sql(format!("({})", crate::visits::subquery_in(scope, &raw)?))),
             };
-            (r.bucket, Overview::from(totals))
-        })
-        .collect();
+        }
+    }
+    if let Some(sql) = raw_sql {
+        for row in store.fetch_json::<BucketTotals>(&sql).await? {
+            *by_bucket.entry(row.bucket).or_default() += VisitTotals {
+                visitors: row.visitors,
+                visits: row.visits,
+                pageview_total: row.pageview_total,
+                bounces: row.bounces,
+                duration_total: row.duration_total,
+            };
+        }
+    }
     Ok(buckets(scope.range, interval)
         .into_iter()
         .map(|bucket| {
-            let values = by_bucket.remove(&bucket).unwrap_or_default();
+            let values = by_bucket.remove(&bucket).map(Overview::from).unwrap_or_default();
             Point { bucket, values }
         })
         .collect())
+}
+
+/// The label of the bucket of `interval` that `day` falls in, as [`timeseries`] gives it
+/// (days, weeks and months; hours are labelled per hour).
+fn label(day: NaiveDate, interval: Interval) -> String {
+    match interval {
+        Interval::Hour | Interval::Day => day.format("%Y-%m-%d").to_string(),
+        Interval::Week => {
+            let monday = day - Duration::days(i64::from(chrono::Datelike::weekday(&day).num_days_from_monday()));
+            monday.format("%Y-%m-%d").to_string()
+        }
+        Interval::Month => chrono::Datelike::with_day(&day, 1).unwrap_or(day).format("%Y-%m-%d").to_string(),
+    }
 }
 
 /// Every bucket label of a range, in the format [`timeseries`] uses.
@@ -471,16 +557,7 @@ pub fn buckets(range: DateRange, interval: Interval) -> Vec<String> {
         Interval::Hour => {
             days.flat_map(|d| (0..24).map(move |h| format!("{} {h:02}:00:00", d.format("%Y-%m-%d")))).collect()
         }
-        Interval::Day => days.map(|d| d.format("%Y-%m-%d").to_string()).collect(),
-        Interval::Week => days
-            .map(|d| {
-                let monday = d - Duration::days(i64::from(chrono::Datelike::weekday(&d).num_days_from_monday()));
-                monday.format("%Y-%m-%d").to_string()
-            })
-            .collect(),
-        Interval::Month => {
-            days.map(|d| chrono::Datelike::with_day(&d, 1).unwrap_or(d).format("%Y-%m-%d").to_string()).collect()
-        }
+        Interval::Day | Interval::Week | Interval::Month => days.map(|d| label(d, interval)).collect(),
     };
     labels.dedup();
     labels

@@ -54,6 +54,22 @@ const FIRST_TOUCH_SEPARATOR: &str = "'\\0'";
 /// flags), finished from `visit_parts`. `among` narrows the visits (a condition on `session_id`).
 pub(crate) fn subquery(scope: &Scope<'_>, among: Option<&str>) -> Result<String, StoreError> {
     let (start, end) = scope.range_bounds()?;
+    Ok(finish(scope, &format!("bucket >= {start} AND bucket < {end}"), among))
+}
+
+/// As [`subquery`], over the quarter hours of `windows` (`[start, end)` in seconds, quarter-hour
+/// aligned) instead of the scope's range: the parts of a range that [`crate::rollup`] has not
+/// rolled up.
+pub(crate) fn subquery_in(scope: &Scope<'_>, windows: &[(i64, i64)]) -> Result<String, StoreError> {
+    let any: Vec<String> = windows
+        .iter()
+        .map(|(start, end)| format!("(bucket >= toDateTime({start}, 'UTC') AND bucket < toDateTime({end}, 'UTC'))"))
+        .collect();
+    Ok(finish(scope, &format!("({})", any.join(" OR ")), None))
+}
+
+/// The visits of the parts in `buckets` (a condition), finished.
+fn finish(scope: &Scope<'_>, buckets: &str, among: Option<&str>) -> String {
     let mut columns = vec![
         "session_id".to_owned(),
         "min(visitor_id) AS visitor_id".into(),
@@ -71,11 +87,11 @@ pub(crate) fn subquery(scope: &Scope<'_>, among: Option<&str>) -> Result<String,
     for column in PER_VISIT {
         columns.push(format!("min({column}) AS {column}"));
     }
-    let mut condition = format!("site = {} AND bucket >= {start} AND bucket < {end}", sql::quote(scope.site.as_str()));
+    let mut condition = format!("site = {} AND {buckets}", sql::quote(scope.site.as_str()));
     if let Some(among) = among {
         condition.push_str(&format!(" AND {among}"));
     }
-    Ok(format!("SELECT {} FROM {TABLE} WHERE {condition} GROUP BY session_id", columns.join(", ")))
+    format!("SELECT {} FROM {TABLE} WHERE {condition} GROUP BY session_id", columns.join(", "))
 }
 
 fn floor_bucket(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -246,7 +246,11 @@ pub async fn restore_from(
             return Err(BackupError::TargetNotEmpty { tables: not_empty });
         }
         // The pre-aggregated visits go with the events; inserting the events fills them again.
-        for table in not_empty.iter().map(String::as_str).chain([crate::visits::TABLE]) {
+        for table in not_empty.iter().map(String::as_str).chain([
+            crate::visits::TABLE,
+            crate::rollup::TABLE,
+            crate::rollup::COUNTS,
+        ]) {
             store.execute(&format!("TRUNCATE TABLE {}", crate::cluster::local_table(store, table))).await?;
         }
     }

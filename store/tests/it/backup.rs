@@ -54,7 +54,9 @@ async fn summaries(store: &dyn Store) -> BTreeMap<String, TableSummary> {
 /// pre-aggregated visits, which the restored events fill again).
 fn backed_up(all: &BTreeMap<String, TableSummary>) -> BTreeMap<String, TableSummary> {
     all.iter()
-        .filter(|(t, _)| !["schema_migrations", "salts", "visit_parts"].contains(&t.as_str()))
+        .filter(|(t, _)| {
+            !["schema_migrations", "salts", "visit_parts", "visit_days", "day_inserts"].contains(&t.as_str())
+        })
         .map(|(t, s)| (t.clone(), *s))
         .collect()
 }

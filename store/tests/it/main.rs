@@ -13,6 +13,7 @@ mod ingest;
 mod migrations;
 mod parity;
 mod retention;
+mod rollup;
 mod roundtrip;
 mod search;
 mod sites;
