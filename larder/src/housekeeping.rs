@@ -22,6 +22,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use larder_dashboard_api::ApiState;
 use larder_dashboard_api::auth::Clock;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 /// How the audit log names the daily run.
 pub const ACTOR: &str = "larder (daily retention)";
@@ -86,13 +88,49 @@ pub async fn daily_retention(api: ApiState, hour_utc: u32) {
 /// decides how soon they are fast again.
 pub const ROLL_EVERY: Duration = Duration::from_secs(300);
 
+/// What the roll-ups did, on `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct RollMetrics {
+    days: Counter,
+    not_rollable: Counter,
+    failures: Counter,
+}
+
+impl RollMetrics {
+    /// Registers the counters: `larder_rollup_days_total` (site days rolled up, again when they
+    /// changed), `larder_rollup_not_rollable_days_total` (of those, days a visit reaches beyond)
+    /// and `larder_rollup_failures_total` (runs that failed).
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "larder_rollup_days",
+            "Site days whose visits were rolled up for the reports",
+            metrics.days.clone(),
+        );
+        registry.register(
+            "larder_rollup_not_rollable_days",
+            "Site days left to the pre-aggregated visits: a visit reaches into another day",
+            metrics.not_rollable.clone(),
+        );
+        registry.register("larder_rollup_failures", "Roll-up runs that failed", metrics.failures.clone());
+        metrics
+    }
+}
+
 /// Rolls up the visits of finished days at start and then every `every`, forever (abort the
-/// future to stop it); a failure is logged and the next run tries again.
-pub async fn roll_visits(api: ApiState, every: Duration) {
+/// future to stop it); a failure is logged and counted, and the next run tries again.
+pub async fn roll_visits(api: ApiState, every: Duration, metrics: RollMetrics) {
     let clock = Arc::clone(&api.auth.config.clock);
     loop {
-        if let Err(error) = larder_store::rollup::roll(api.store.as_ref(), clock.now()).await {
-            tracing::warn!(%error, "rolling up visits per day failed; the next run retries");
+        match larder_store::rollup::roll(api.store.as_ref(), clock.now()).await {
+            Ok(report) => {
+                metrics.days.inc_by(report.rolled as u64);
+                metrics.not_rollable.inc_by(report.not_rollable as u64);
+            }
+            Err(error) => {
+                metrics.failures.inc();
+                tracing::warn!(%error, "rolling up visits per day failed; the next run retries");
+            }
         }
         tokio::time::sleep(every).await;
     }

@@ -127,6 +127,7 @@ pub async fn run(
     } else {
         None
     };
+    let roll_metrics = roles.api.then(|| crate::housekeeping::RollMetrics::register(&mut registry));
     let registry = Arc::new(registry);
 
     let addr = listener.local_addr()?;
@@ -182,8 +183,10 @@ pub async fn run(
         .clone()
         .map(|api| tokio::spawn(crate::housekeeping::daily_retention(api, settings.privacy.retention_hour_utc)));
     // So are the days' visits rolled up for the reports.
-    let rollup =
-        api.clone().map(|api| tokio::spawn(crate::housekeeping::roll_visits(api, crate::housekeeping::ROLL_EVERY)));
+    let rollup = api.clone().map(|api| {
+        let metrics = roll_metrics.unwrap_or_default();
+        tokio::spawn(crate::housekeeping::roll_visits(api, crate::housekeeping::ROLL_EVERY, metrics))
+    });
     let health = crate::health::Health {
         store: Arc::clone(&store),
         spool: collector.as_ref().map(|c| (c.state().spool.clone(), c.state().config.spool_max_bytes)),

@@ -19,6 +19,18 @@ fn cli_commands_work_with_and_without_a_running_serve_holding_the_data_dir() {
 
     // With `larder serve` holding the directory, the same commands go through it.
     let serve = Serve::start(&data);
+    // It rolls up the visits of the demo data's past days for the reports, at start.
+    let rolled = |metrics: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with("larder_rollup_days_total ")).unwrap_or_default();
+        line.rsplit(' ').next().and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while rolled(&ureq_get(&format!("{}/metrics", serve.url))) == 0 {
+        assert!(started.elapsed().as_secs() < 60, "serve rolls up the past days within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let metrics = ureq_get(&format!("{}/metrics", serve.url));
+    assert!(metrics.contains("larder_rollup_failures_total 0"), "{metrics}");
     let health = run_ok(&["sites", "list", "--data", data_arg]);
     assert!(health.contains("shop.example"), "{health}");
     let through = run_ok(&["sql", "--data", data_arg, "--site", "shop.example", count_sql]);
