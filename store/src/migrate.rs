@@ -104,22 +104,19 @@ pub async fn migrate_with(store: &dyn Store, migrations: &[Migration]) -> Result
                 store.execute(&statement).await.map_err(failed)?;
             }
         }
-        // What SQL alone would do badly: aggregating every stored event at once.
-        if migration.name == crate::visits::MIGRATION_NAME {
-            crate::visits::fill(store).await.map_err(|source| StoreError::Migration {
-                name: migration.name.to_owned(),
-                // The step after the file's statements.
-                statement: statements(migration.sql).len() + 1,
-                source: Box::new(source),
-            })?;
-        }
-        if migration.name == crate::rollup::MIGRATION_NAME {
-            crate::rollup::fill(store).await.map_err(|source| StoreError::Migration {
-                name: migration.name.to_owned(),
-                statement: statements(migration.sql).len() + 1,
-                source: Box::new(source),
-            })?;
-        }
+        // What SQL alone would do badly: aggregating every stored event at once (a day at a
+        // time), and counting the stored events per day.
+        let filled = match migration.name {
+            name if name == crate::visits::MIGRATION_NAME => crate::visits::fill(store).await,
+            name if name == crate::rollup::MIGRATION_NAME => crate::rollup::fill(store).await,
+            _ => Ok(()),
+        };
+        filled.map_err(|source| StoreError::Migration {
+            name: migration.name.to_owned(),
+            // The step after the file's statements.
+            statement: statements(migration.sql).len() + 1,
+            source: Box::new(source),
+        })?;
         store
             .execute(&format!(
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ({}, {}, {}, now())",

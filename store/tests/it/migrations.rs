@@ -103,9 +103,13 @@ async fn events_stored_before_the_visits_view_existed_are_pre_aggregated_by_its_
         assert_eq!(report.applied, vec!["0004_visit_parts_keys".to_owned(), "0005_visit_days".to_owned()], "{kind:?}");
         assert!(count(store, "SELECT count() FROM visit_parts").await > 0, "{kind:?}: the old events were aggregated");
         assert_visits_agree(store, "the migration's fill").await;
-        // Events stored afterwards go through the view.
+        let counted = "SELECT sum(inserted) FROM day_inserts";
+        let stored = count(store, "SELECT count() FROM events").await;
+        assert_eq!(count(store, counted).await, stored, "{kind:?}: 0005 counted the stored events per day");
+        // Events stored afterwards go through the views.
         store.insert_events(&fixture[..100]).await.expect("insert again");
         assert_visits_agree(store, "an insert through the view").await;
+        assert_eq!(count(store, counted).await, stored + 100, "{kind:?}: and counted as they come");
         assert_eq!(
             count(store, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'visit_parts' AND name = 's_source'").await,
             0,
