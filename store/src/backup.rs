@@ -61,7 +61,8 @@ const LEDGER: &str = "schema_migrations";
 /// can link a visitor across days; a backup kept longer would keep them alive. After a restore
 /// the collector makes a new salt for the day. Nor are the pre-aggregated visits, which
 /// restoring the events fills again.
-const NOT_BACKED_UP: &[&str] = &[LEDGER, "salts", crate::visits::TABLE, crate::rollup::TABLE, crate::rollup::COUNTS];
+const NOT_BACKED_UP: &[&str] =
+    &[LEDGER, "salts", crate::visits::TABLE, crate::rollup::TABLE, crate::rollup::COUNTS, crate::search::rolled::TABLE];
 /// Times a table's chunks are listed again when its rows changed while it was read.
 const READ_ATTEMPTS: usize = 5;
 /// The id of the one chunk of a table without a partition key.

@@ -24,8 +24,14 @@ use crate::error::StoreError;
 use crate::{Store, migrate, sql};
 
 /// Tables that are not copied (see the module documentation).
-const NOT_COPIED: &[&str] =
-    &["schema_migrations", "collector_pending", crate::visits::TABLE, crate::rollup::TABLE, crate::rollup::COUNTS];
+const NOT_COPIED: &[&str] = &[
+    "schema_migrations",
+    "collector_pending",
+    crate::visits::TABLE,
+    crate::rollup::TABLE,
+    crate::rollup::COUNTS,
+    crate::search::rolled::TABLE,
+];
 
 /// Why a copy did not happen or did not finish.
 #[derive(Debug, thiserror::Error)]

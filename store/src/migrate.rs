@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0004_visit_parts_keys.sql"),
     },
     Migration { version: 5, name: "0005_visit_days", sql: include_str!("../../migrations/0005_visit_days.sql") },
+    Migration { version: 6, name: "0006_search_days", sql: include_str!("../../migrations/0006_search_days.sql") },
 ];
 
 /// What a run did.

@@ -27,7 +27,8 @@
 //! site's time zone changed) are computed from `visit_parts`, and [`roll`], which the API process
 //! runs every few minutes, rolls them again.
 //!
-//! Reports with filters are computed from `visit_parts` or the events as before.
+//! Reports with filters are computed from `visit_parts` or the events as before. The
+//! site-search report's days are rolled up with the visits' (see [`crate::search::rolled`]).
 
 use std::collections::HashMap;
 
@@ -51,11 +52,11 @@ const SETTLE: Duration = Duration::hours(1);
 const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The pieces of a day (see the module documentation).
-const DAY: &str = "day";
+pub(crate) const DAY: &str = "day";
 const STARTS_BEFORE: &str = "starts_before";
 const STARTS_AFTER: &str = "starts_after";
-const UNTIL_SPLIT: &str = "until_split";
-const FROM_SPLIT: &str = "from_split";
+pub(crate) const UNTIL_SPLIT: &str = "until_split";
+pub(crate) const FROM_SPLIT: &str = "from_split";
 
 /// The migration that creates the tables; [`fill`] runs after it.
 pub(crate) const MIGRATION_NAME: &str = "0005_visit_days";
@@ -152,7 +153,7 @@ pub async fn roll(store: &dyn Store, now: DateTime<Utc>) -> Result<RollReport, S
     Ok(report)
 }
 
-fn date_of(day: i64) -> NaiveDate {
+pub(crate) fn date_of(day: i64) -> NaiveDate {
     NaiveDate::default() + Duration::days(day)
 }
 
@@ -252,6 +253,12 @@ async fn roll_day(
             )
         })
         .collect();
+    // The searches first: the visits' row marks the day as rolled up (see `roll`), so a failure
+    // in between leaves it to the next run.
+    if rollable {
+        let numbers = store.version().await?.has_uuid_number();
+        crate::search::rolled::roll_day(store, site, (start, end), split, parts, version, numbers).await?;
+    }
     store
         .execute(&format!(
             "INSERT INTO {TABLE} (site, day, piece, timezone, split, inserted, rollable, visitors, visits, pageviews, \
@@ -318,48 +325,50 @@ impl From<&Piece> for VisitTotals {
     }
 }
 
-/// What the rolled-up days give for `spans` (consecutive, covering the scope's range, no
-/// filters), and the windows (`[start, end)` seconds, whole UTC days within the range) left to
-/// compute from `visit_parts`. `None` when no day of the range is rolled up.
-pub(crate) async fn rolled(
-    store: &dyn Store,
-    scope: &Scope<'_>,
-    spans: &[Span],
-) -> Result<Option<(Vec<VisitTotals>, Vec<(i64, i64)>)>, StoreError> {
-    let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return Ok(None) };
+/// The pieces a report takes, each with the index of the span it counts in, and the windows
+/// (`[start, end)` seconds) it computes from the visits themselves (see [`plan`]).
+pub(crate) type Plan<'a, P> = (Vec<(usize, &'a P)>, Vec<(i64, i64)>);
+
+/// A rolled-up piece of a day that a report may use: its day (since 1970), name and split.
+pub(crate) trait Rolled {
+    fn day(&self) -> i64;
+    fn piece(&self) -> &str;
+    fn split(&self) -> i64;
+}
+
+impl Rolled for Piece {
+    fn day(&self) -> i64 {
+        self.day
+    }
+    fn piece(&self) -> &str {
+        &self.piece
+    }
+    fn split(&self) -> i64 {
+        self.split
+    }
+}
+
+/// Which rolled-up pieces give `spans` (consecutive local days, weeks or months, covering a
+/// range): for each UTC day the range touches, either the piece each of its portions is (the
+/// whole day; before the split when a span ends there; from it when one begins there — cut at
+/// the range's own ends, started elsewhere) with the span it counts in, or, when one is
+/// missing, the whole day within the range as a window (`[start, end)` seconds) to compute from
+/// the visits themselves. Adjacent windows are merged.
+pub(crate) fn plan<'a, P: Rolled>(spans: &[Span], available: &'a [P]) -> Plan<'a, P> {
+    let (mut taken, mut raw): Plan<'_, P> = (Vec::new(), Vec::new());
+    let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return (taken, raw) };
     let (range_start, range_end) = (first.start, last.end);
     if range_end <= range_start {
-        return Ok(None);
+        return (taken, raw);
     }
-    let (first_day, last_day) = (range_start.div_euclid(DAY_SECS), (range_end - 1).div_euclid(DAY_SECS));
-    let site = sql::quote(scope.site.as_str());
-    let days = format!(
-        "day >= toDate('{}') AND day <= toDate('{}')",
-        date_of(first_day).format("%Y-%m-%d"),
-        date_of(last_day).format("%Y-%m-%d")
-    );
-    let pieces: Vec<Piece> = store
-        .fetch_json(&format!(
-            "SELECT toInt64(day) AS day_number, toString(piece) AS piece_name, toInt64(split) AS split_at, visitors, visits, \
-             pageviews, bounces, duration FROM {TABLE} FINAL \
-             WHERE site = {site} AND rollable = 1 AND {days} \
-             AND (day, inserted) IN (SELECT day, sum(inserted) FROM {COUNTS} WHERE site = {site} AND {days} GROUP BY day)"
-        ))
-        .await?;
-    if pieces.is_empty() {
-        return Ok(None);
+    let mut by_day: HashMap<i64, Vec<&P>> = HashMap::new();
+    for piece in available {
+        by_day.entry(piece.day()).or_default().push(piece);
     }
-    let mut by_day: HashMap<i64, Vec<&Piece>> = HashMap::new();
-    for piece in &pieces {
-        by_day.entry(piece.day).or_default().push(piece);
-    }
-    let mut totals: Vec<VisitTotals> = spans.iter().map(|_| VisitTotals::default()).collect();
-    let mut raw: Vec<(i64, i64)> = Vec::new();
-    for day in first_day..=last_day {
+    for day in range_start.div_euclid(DAY_SECS)..=(range_end - 1).div_euclid(DAY_SECS) {
         let (start, end) = (day * DAY_SECS, (day + 1) * DAY_SECS);
         let got = by_day.get(&day).map(Vec::as_slice).unwrap_or_default();
-        // The day's portion in each span it overlaps, and the piece that portion is.
-        let mut taken: Vec<(usize, &Piece)> = Vec::new();
+        let mut pieces: Vec<(usize, &P)> = Vec::new();
         let mut whole = true;
         for (i, span) in spans.iter().enumerate() {
             let (lo, hi) = (span.start.max(start), span.end.min(end));
@@ -373,10 +382,10 @@ pub(crate) async fn rolled(
                 (false, false) => None,
             };
             let found = wanted.and_then(|(name, split)| {
-                got.iter().find(|p| p.piece == name && split.is_none_or(|s| s == p.split)).copied()
+                got.iter().find(|p| p.piece() == name && split.is_none_or(|s| s == p.split())).copied()
             });
             match found {
-                Some(piece) => taken.push((i, piece)),
+                Some(piece) => pieces.push((i, piece)),
                 None => {
                     whole = false;
                     break;
@@ -384,9 +393,7 @@ pub(crate) async fn rolled(
             }
         }
         if whole {
-            for (i, piece) in taken {
-                totals[i] += VisitTotals::from(piece);
-            }
+            taken.extend(pieces);
         } else {
             let window = (start.max(range_start), end.min(range_end));
             match raw.last_mut() {
@@ -395,5 +402,116 @@ pub(crate) async fn rolled(
             }
         }
     }
+    (taken, raw)
+}
+
+/// The UTC days (since 1970) that `spans` touch, as a condition on `day`.
+pub(crate) fn days_condition(spans: &[Span]) -> Option<String> {
+    let (first, last) = (spans.first()?, spans.last()?);
+    (last.end > first.start).then(|| {
+        format!(
+            "day >= toDate('{}') AND day <= toDate('{}')",
+            date_of(first.start.div_euclid(DAY_SECS)).format("%Y-%m-%d"),
+            date_of((last.end - 1).div_euclid(DAY_SECS)).format("%Y-%m-%d")
+        )
+    })
+}
+
+/// `(day, inserted)` of the site's days as they are now, as SQL (a rolled-up row is current
+/// when its pair is among them).
+pub(crate) fn current_days(site: &str, days: &str) -> String {
+    format!("(SELECT day, sum(inserted) FROM {COUNTS} WHERE site = {} AND {days} GROUP BY day)", sql::quote(site))
+}
+
+/// What the rolled-up days give for `spans` (consecutive, covering the scope's range, no
+/// filters), and the windows (`[start, end)` seconds, whole UTC days within the range) left to
+/// compute from `visit_parts`. `None` when no day of the range is rolled up.
+pub(crate) async fn rolled(
+    store: &dyn Store,
+    scope: &Scope<'_>,
+    spans: &[Span],
+) -> Result<Option<(Vec<VisitTotals>, Vec<(i64, i64)>)>, StoreError> {
+    let Some(days) = days_condition(spans) else { return Ok(None) };
+    let site = scope.site.as_str();
+    let pieces: Vec<Piece> = store
+        .fetch_json(&format!(
+            "SELECT toInt64(day) AS day_number, toString(piece) AS piece_name, toInt64(split) AS split_at, visitors, \
+             visits, pageviews, bounces, duration FROM {TABLE} FINAL \
+             WHERE site = {} AND rollable = 1 AND {days} AND (day, inserted) IN {}",
+            sql::quote(site),
+            current_days(site, &days)
+        ))
+        .await?;
+    if pieces.is_empty() {
+        return Ok(None);
+    }
+    let (taken, raw) = plan(spans, &pieces);
+    let mut totals: Vec<VisitTotals> = spans.iter().map(|_| VisitTotals::default()).collect();
+    for (i, piece) in taken {
+        totals[i] += VisitTotals::from(piece);
+    }
     Ok(Some((totals, raw)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct P(i64, &'static str, i64);
+
+    impl Rolled for P {
+        fn day(&self) -> i64 {
+            self.0
+        }
+        fn piece(&self) -> &str {
+            self.1
+        }
+        fn split(&self) -> i64 {
+            self.2
+        }
+    }
+
+    /// Days 10–12 (UTC) in a zone whose midnight falls at 18:15 UTC: every piece rolled up for
+    /// days 10 and 12, none for day 11.
+    #[test]
+    fn a_range_takes_the_pieces_it_needs_and_computes_the_days_without_them() {
+        let split = |day: i64| day * DAY_SECS + 18 * 3600 + 900;
+        let mut available = Vec::new();
+        for day in [10, 12] {
+            for piece in [DAY, STARTS_BEFORE, STARTS_AFTER, UNTIL_SPLIT, FROM_SPLIT] {
+                available.push(P(day, piece, split(day)));
+            }
+        }
+        let names = |plan: &Plan<'_, P>| -> Vec<(usize, i64, String)> {
+            plan.0.iter().map(|(i, p)| (*i, p.0, p.1.to_owned())).collect()
+        };
+        // The overview of the local days from day 10's midnight to day 12's: cut at both ends.
+        let whole = [Span { label: String::new(), start: split(10), end: split(12) }];
+        let chosen = super::plan(&whole, &available);
+        assert_eq!(names(&chosen), vec![(0, 10, FROM_SPLIT.into()), (0, 12, UNTIL_SPLIT.into())]);
+        assert_eq!(chosen.1, vec![(11 * DAY_SECS, 12 * DAY_SECS)], "day 11 from the visits");
+        // Two local days as a series: the inner midnight counts visits where they start.
+        let days = [
+            Span { label: "a".into(), start: split(10), end: split(11) },
+            Span { label: "b".into(), start: split(11), end: split(12) },
+        ];
+        let chosen = super::plan(&days, &available);
+        assert_eq!(names(&chosen), vec![(0, 10, FROM_SPLIT.into()), (1, 12, UNTIL_SPLIT.into())]);
+        assert_eq!(chosen.1, vec![(11 * DAY_SECS, 12 * DAY_SECS)]);
+        // Whole UTC days (a UTC range), and a series whose inner midnight is day 12's split.
+        let utc = [Span { label: String::new(), start: 10 * DAY_SECS, end: 13 * DAY_SECS }];
+        let chosen = super::plan(&utc, &available);
+        assert_eq!(names(&chosen), vec![(0, 10, DAY.into()), (0, 12, DAY.into())]);
+        let around = [
+            Span { label: "a".into(), start: 12 * DAY_SECS, end: split(12) },
+            Span { label: "b".into(), start: split(12), end: 13 * DAY_SECS },
+        ];
+        let chosen = super::plan(&around, &available);
+        assert_eq!(names(&chosen), vec![(0, 12, STARTS_BEFORE.into()), (1, 12, STARTS_AFTER.into())]);
+        // A split that is not the range's midnight (another zone): the day is computed.
+        let elsewhere = [Span { label: String::new(), start: split(10) + 3600, end: 13 * DAY_SECS }];
+        let chosen = super::plan(&elsewhere, &available);
+        assert_eq!(names(&chosen), vec![(0, 12, DAY.into())]);
+        assert_eq!(chosen.1, vec![(split(10) + 3600, 12 * DAY_SECS)], "days 10 and 11 merged into one window");
+    }
 }

@@ -41,6 +41,8 @@ use crate::error::StoreError;
 use crate::goals::{CurrencyRevenue, divide_rounded, share};
 use crate::stats::{self, Scope};
 
+pub(crate) mod rolled;
+
 /// The parts of the report a request can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SearchSection {
@@ -248,7 +250,11 @@ const ORDER_NUMBER: &str = "bitShiftLeft(toUInt256(toUInt32(timestamp)), 128) + 
 /// instead of the text of [`stats::EVENT_ORDER`]: the same order, made and compared for less (at
 /// 10M events, the summary and top queries took ~0.85× the time).
 fn search_rows(scope: &Scope<'_>, searches: &str, rows: Rows, numbers: bool) -> Result<String, StoreError> {
-    let scoped = stats::kept_events(scope, None)?;
+    Ok(search_rows_in(&stats::kept_events(scope, None)?, searches, rows, numbers))
+}
+
+/// As [`search_rows`], over the events that meet `scoped` (a condition on `events`).
+fn search_rows_in(scoped: &str, searches: &str, rows: Rows, numbers: bool) -> String {
     let (id, order, place) = if numbers {
         ("toUInt128(event_id)", ORDER_NUMBER, "bitShiftLeft(toUInt256(x.1), 128) + toUInt256(x.2)")
     } else {
@@ -325,11 +331,11 @@ fn search_rows(scope: &Scope<'_>, searches: &str, rows: Rows, numbers: bool) -> 
         // No page view after it: its place is after the last one's.
         Rows::Outcomes => "orders[i] > last_view AS exited".to_owned(),
     };
-    Ok(format!(
+    format!(
         "SELECT session_id, visitor, queries[i] AS query, counts[i] AS results, ordinal[i] AS nth, \
          {clicks} AS clicks, {positioned} AS positioned, {position_total} AS position_total, \
          nth < arrayElement(ordinal, -1) AS refined, {outcome} FROM ({arrays})"
-    ))
+    )
 }
 
 /// One query's metrics as the combined summary query lists them: query, searches, searchers,
@@ -370,7 +376,49 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
     let limit = options.limit.clamp(1, stats::MAX_BREAKDOWN_ROWS);
     let mut report = SearchReport::default();
     let mut total_searches = None;
-    if wants(SearchSection::Summary) || wants(SearchSection::TopQueries) {
+    let numbers = store.version().await?.has_uuid_number();
+    let rolled_sections =
+        [SearchSection::Summary, SearchSection::TopQueries, SearchSection::NoResults, SearchSection::LostRevenue];
+    let source = match rolled_sections.iter().any(|s| wants(*s)) {
+        true => rolled::Source::of(store, scope, numbers).await?,
+        false => None,
+    };
+    if let Some(source) = &source
+        && (wants(SearchSection::Summary) || wants(SearchSection::TopQueries))
+    {
+        let totals: Vec<rolled::Totals> = store.fetch_json(&source.totals_sql()).await?;
+        let top: Vec<rolled::QuerySums> =
+            store.fetch_json(&source.per_query_sql("1", "q_searchers DESC, q_searches DESC, query", limit)).await?;
+        let m = totals.into_iter().next().map_or_else(Metrics::default, |t| Metrics {
+            query: String::new(),
+            searches: t.t_searches,
+            searchers: t.t_searchers,
+            no_result: t.t_no_result,
+            clicked: t.t_clicked,
+            positioned_total: t.t_positioned_total,
+            position_sum: t.t_position_sum,
+            refinements: t.t_refinements,
+            exits: t.t_exits,
+        });
+        total_searches = Some(m.searches);
+        let top = top
+            .into_iter()
+            .map(|q| {
+                (
+                    q.query,
+                    q.q_searches,
+                    q.q_searchers,
+                    q.q_no_result,
+                    q.q_clicked,
+                    q.q_positioned_total,
+                    q.q_position_sum,
+                    q.q_refinements,
+                    q.q_exits,
+                )
+            })
+            .collect();
+        summarize(&mut report, &wants, m, top);
+    } else if wants(SearchSection::Summary) || wants(SearchSection::TopQueries) {
         // One pass over the search rows for both: per query, then the totals over the queries
         // (visitors merged, not added) and the top queries in the same answer.
         #[derive(Deserialize)]
@@ -414,48 +462,14 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
             None => (Metrics::default(), Vec::new()),
         };
         total_searches = Some(m.searches);
-        if wants(SearchSection::Summary) {
-            report.summary = Some(SearchSummary {
-                searches: m.searches,
-                searchers: m.searchers,
-                no_result_searches: m.no_result,
-                no_result_rate: share(m.no_result, m.searches),
-                clicked_searches: m.clicked,
-                click_through_rate: share(m.clicked, m.searches),
-                searches_without_click: m.searches - m.clicked,
-                average_clicked_position: m.average_position(),
-                refinements: m.refinements,
-                refinement_rate: share(m.refinements, m.searches),
-                search_exits: m.exits,
-                exit_rate: share(m.exits, m.searches),
-            });
-        }
-        if wants(SearchSection::TopQueries) {
-            report.top_queries = Some(
-                top.into_iter()
-                    .map(|(query, searches, searchers, no_result, clicked, positioned_total, position_sum, _, _)| {
-                        let q = Metrics {
-                            query,
-                            searches,
-                            searchers,
-                            no_result,
-                            clicked,
-                            positioned_total,
-                            position_sum,
-                            ..Metrics::default()
-                        };
-                        QueryRow {
-                            average_clicked_position: q.average_position(),
-                            no_result_rate: share(q.no_result, q.searches),
-                            click_through_rate: share(q.clicked, q.searches),
-                            query: q.query,
-                            searches: q.searches,
-                            searchers: q.searchers,
-                        }
-                    })
-                    .collect(),
-            );
-        }
+        summarize(&mut report, &wants, m, top);
+    }
+    if let Some(source) = &source
+        && wants(SearchSection::NoResults)
+        && total_searches.is_none()
+    {
+        let totals: Vec<rolled::Totals> = store.fetch_json(&source.totals_sql()).await?;
+        total_searches = Some(totals.first().map_or(0, |t| t.t_searches));
     }
     if wants(SearchSection::NoResults) && total_searches.is_none() {
         #[derive(Deserialize)]
@@ -473,12 +487,13 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
         report.trending = Some(trending(store, scope, limit, options.trending_min_searchers).await?);
     }
     if wants(SearchSection::NoResults) {
-        report.no_result_queries = Some(no_result_queries(store, scope, limit, total_searches.unwrap_or(0)).await?);
+        report.no_result_queries =
+            Some(no_result_queries(store, scope, source.as_ref(), limit, total_searches.unwrap_or(0)).await?);
     }
     if wants(SearchSection::Conversion) || wants(SearchSection::LostRevenue) {
         let groups = visit_groups(store, scope).await?;
         if wants(SearchSection::LostRevenue) {
-            report.lost_revenue = Some(lost_revenue(store, scope, limit, &groups).await?);
+            report.lost_revenue = Some(lost_revenue(store, scope, source.as_ref(), limit, &groups).await?);
         }
         if wants(SearchSection::Conversion) {
             report.conversion = Some(SearchConversion {
@@ -488,6 +503,53 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
         }
     }
     Ok(report)
+}
+
+/// The summary and top queries of `report` (those `wants` asks for) from the totals `m` and the
+/// top queries' tuples.
+fn summarize(report: &mut SearchReport, wants: &dyn Fn(SearchSection) -> bool, m: Metrics, top: Vec<QueryTuple>) {
+    if wants(SearchSection::Summary) {
+        report.summary = Some(SearchSummary {
+            searches: m.searches,
+            searchers: m.searchers,
+            no_result_searches: m.no_result,
+            no_result_rate: share(m.no_result, m.searches),
+            clicked_searches: m.clicked,
+            click_through_rate: share(m.clicked, m.searches),
+            searches_without_click: m.searches - m.clicked,
+            average_clicked_position: m.average_position(),
+            refinements: m.refinements,
+            refinement_rate: share(m.refinements, m.searches),
+            search_exits: m.exits,
+            exit_rate: share(m.exits, m.searches),
+        });
+    }
+    if wants(SearchSection::TopQueries) {
+        report.top_queries = Some(
+            top.into_iter()
+                .map(|(query, searches, searchers, no_result, clicked, positioned_total, position_sum, _, _)| {
+                    let q = Metrics {
+                        query,
+                        searches,
+                        searchers,
+                        no_result,
+                        clicked,
+                        positioned_total,
+                        position_sum,
+                        ..Metrics::default()
+                    };
+                    QueryRow {
+                        average_clicked_position: q.average_position(),
+                        no_result_rate: share(q.no_result, q.searches),
+                        click_through_rate: share(q.clicked, q.searches),
+                        query: q.query,
+                        searches: q.searches,
+                        searchers: q.searchers,
+                    }
+                })
+                .collect(),
+        );
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -553,9 +615,20 @@ struct NoResultCount {
 async fn no_result_counts(
     store: &dyn Store,
     scope: &Scope<'_>,
+    source: Option<&rolled::Source>,
     order: &str,
     limit: u32,
 ) -> Result<Vec<NoResultCount>, StoreError> {
+    if let Some(source) = source {
+        // The same order over the rolled columns.
+        let order = order.replace("searchers", "q_no_result_searchers").replace("searches", "q_no_result");
+        let sums: Vec<rolled::QuerySums> =
+            store.fetch_json(&source.per_query_sql("q_no_result > 0", &order, limit)).await?;
+        return Ok(sums
+            .into_iter()
+            .map(|q| NoResultCount { query: q.query, searches: q.q_no_result, searchers: q.q_no_result_searchers })
+            .collect());
+    }
     store
         .fetch_json(&format!(
             "SELECT search_query AS query, count() AS searches, uniqExact(visitor_id) AS searchers FROM events \
@@ -568,10 +641,11 @@ async fn no_result_counts(
 async fn no_result_queries(
     store: &dyn Store,
     scope: &Scope<'_>,
+    source: Option<&rolled::Source>,
     limit: u32,
     total: u64,
 ) -> Result<Vec<NoResultQuery>, StoreError> {
-    let found = no_result_counts(store, scope, "searches DESC, searchers DESC, query", limit).await?;
+    let found = no_result_counts(store, scope, source, "searches DESC, searchers DESC, query", limit).await?;
     if found.is_empty() {
         return Ok(Vec::new());
     }
@@ -582,20 +656,24 @@ async fn no_result_queries(
         searches: u64,
     }
     let queries: Vec<String> = found.iter().map(|r| r.query.clone()).collect();
-    // Only the visits with one of these no-result searches.
-    let rows = search_rows(
-        scope,
-        &format!("AND search_results = 0 AND search_query IN {}", stats::list(&queries)),
-        Rows::WithOrigins,
-        store.version().await?.has_uuid_number(),
-    )?;
-    let origins: Vec<From> = store
-        .fetch_json(&format!(
-            "SELECT query, from_page, count() AS searches FROM ({rows}) WHERE results = 0 AND query IN {} \
-             GROUP BY query, from_page ORDER BY searches DESC, from_page",
-            stats::list(&queries)
-        ))
-        .await?;
+    let sql = match source {
+        Some(source) => source.origins_sql(&stats::list(&queries)),
+        None => {
+            // Only the visits with one of these no-result searches.
+            let rows = search_rows(
+                scope,
+                &format!("AND search_results = 0 AND search_query IN {}", stats::list(&queries)),
+                Rows::WithOrigins,
+                store.version().await?.has_uuid_number(),
+            )?;
+            format!(
+                "SELECT query, from_page, count() AS searches FROM ({rows}) WHERE results = 0 AND query IN {} \
+                 GROUP BY query, from_page ORDER BY searches DESC, from_page",
+                stats::list(&queries)
+            )
+        }
+    };
+    let origins: Vec<From> = store.fetch_json(&sql).await?;
     Ok(found
         .into_iter()
         .map(|r| NoResultQuery {
@@ -686,6 +764,7 @@ async fn visit_groups(store: &dyn Store, scope: &Scope<'_>) -> Result<VisitGroup
 async fn lost_revenue(
     store: &dyn Store,
     scope: &Scope<'_>,
+    source: Option<&rolled::Source>,
     limit: u32,
     groups: &VisitGroups,
 ) -> Result<LostRevenue, StoreError> {
@@ -701,7 +780,7 @@ async fn lost_revenue(
         currency: main.map(|m| m.currency.clone()),
         average_order_e4: main.map_or(0, |m| m.average_order_e4),
     };
-    let queries = no_result_counts(store, scope, "searchers DESC, searches DESC, query", limit).await?;
+    let queries = no_result_counts(store, scope, source, "searchers DESC, searches DESC, query", limit).await?;
     // searchers × purchasing / visits × amount / orders, exactly, then rounded.
     let (amount, orders) = main.map_or((0, 0), |m| (i128::from(m.amount_e4), i128::from(m.orders)));
     let per_searcher = (i128::from(found.purchasing_visits) * amount, i128::from(found.visits) * orders);

@@ -71,7 +71,7 @@ impl Scope<'_> {
     }
 
     /// The local midnights that begin `days` (in the site's time zone), in seconds.
-    async fn midnights(&self, store: &dyn Store, days: &[NaiveDate]) -> Result<Vec<i64>, StoreError> {
+    pub(crate) async fn midnights(&self, store: &dyn Store, days: &[NaiveDate]) -> Result<Vec<i64>, StoreError> {
         #[derive(Deserialize)]
         struct Row {
             m: Vec<i64>,

@@ -250,6 +250,7 @@ pub async fn restore_from(
             crate::visits::TABLE,
             crate::rollup::TABLE,
             crate::rollup::COUNTS,
+            crate::search::rolled::TABLE,
         ]) {
             store.execute(&format!("TRUNCATE TABLE {}", crate::cluster::local_table(store, table))).await?;
         }

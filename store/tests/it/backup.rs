@@ -55,7 +55,8 @@ async fn summaries(store: &dyn Store) -> BTreeMap<String, TableSummary> {
 fn backed_up(all: &BTreeMap<String, TableSummary>) -> BTreeMap<String, TableSummary> {
     all.iter()
         .filter(|(t, _)| {
-            !["schema_migrations", "salts", "visit_parts", "visit_days", "day_inserts"].contains(&t.as_str())
+            !["schema_migrations", "salts", "visit_parts", "visit_days", "day_inserts", "search_days"]
+                .contains(&t.as_str())
         })
         .map(|(t, s)| (t.clone(), *s))
         .collect()

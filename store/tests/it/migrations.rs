@@ -100,7 +100,11 @@ async fn events_stored_before_the_visits_view_existed_are_pre_aggregated_by_its_
         store.insert_events(&fixture[..100]).await.expect("insert through the first view");
         assert!(count(store, "SELECT count() FROM visit_parts").await > 0, "{kind:?}: the first view wrote");
         let report = migrate(store).await.expect("migrate");
-        assert_eq!(report.applied, vec!["0004_visit_parts_keys".to_owned(), "0005_visit_days".to_owned()], "{kind:?}");
+        assert_eq!(
+            report.applied,
+            vec!["0004_visit_parts_keys".to_owned(), "0005_visit_days".to_owned(), "0006_search_days".to_owned()],
+            "{kind:?}"
+        );
         assert!(count(store, "SELECT count() FROM visit_parts").await > 0, "{kind:?}: the old events were aggregated");
         assert_visits_agree(store, "the migration's fill").await;
         let counted = "SELECT sum(inserted) FROM day_inserts";

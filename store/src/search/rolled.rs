@@ -1,0 +1,272 @@
+//! The site-search report from days rolled up in `search_days` (migration 0006), as the
+//! overview reads `visit_days` (see [`crate::rollup`], whose pieces, splits and counts it shares).
+//!
+//! A search's outcome (clicks, refinement, exit, the page it came from) depends only on its
+//! visit, and a visit lies within one UTC day, so each day's (or piece's) numbers per query are
+//! exact, and a range's are their sums: searches and counts add up, and searchers too, since a
+//! visitor id belongs to one UTC day. The summary, the top queries and the no-result queries
+//! with their pages read the rolled rows of the pieces [`rollup::plan`] picks and compute the
+//! rest of the range (today, a changed day) from the events, in the same SQL. Trending queries,
+//! conversion and the lost-revenue basis read the events as before.
+
+use serde::Deserialize;
+
+use super::{Rows, search_rows_in};
+use crate::error::StoreError;
+use crate::rollup::{self, Rolled, Span};
+use crate::stats::Scope;
+use crate::{Store, sql};
+
+/// The rolled-up search days.
+pub(crate) const TABLE: &str = "search_days";
+
+/// Per query over search rows, in the columns of `search_days` (without `no_result_searchers`
+/// for totals, where it is not used).
+const PER_QUERY: &str = "toUInt64(count()) AS searches, toUInt64(uniqExact(visitor)) AS searchers, \
+     toUInt64(countIf(results = 0)) AS no_result, toUInt64(uniqExactIf(visitor, results = 0)) AS no_result_searchers, \
+     toUInt64(countIf(clicks > 0)) AS clicked, toUInt64(sum(positioned)) AS positioned_total, \
+     toUInt64(sum(position_total)) AS position_sum, toUInt64(countIf(refined)) AS refinements, \
+     toUInt64(countIf(exited)) AS exits";
+const COLUMNS: &str =
+    "searches, searchers, no_result, no_result_searchers, clicked, positioned_total, position_sum, refinements, exits";
+
+/// Rolls up one site day's searches: its pieces `day`, `until_split` and `from_split`, each
+/// from the events of its window. Called by [`rollup::roll`] for days it could roll up.
+pub(crate) async fn roll_day(
+    store: &dyn Store,
+    site: &str,
+    day: (i64, i64),
+    split: i64,
+    inserted: u64,
+    version: i64,
+    numbers: bool,
+) -> Result<(), StoreError> {
+    let date = rollup::date_of(day.0.div_euclid(86_400)).format("%Y-%m-%d").to_string();
+    let head = |piece: &str, kind: &str, query: &str, page: &str| {
+        format!(
+            "INSERT INTO {TABLE} (site, day, piece, kind, query, page, split, inserted, {COLUMNS}, version) \
+             SELECT {}, toDate('{date}'), '{piece}', '{kind}', {query}, {page}, toDateTime({split}, 'UTC'), \
+             {inserted}, {COLUMNS}, {version} FROM",
+            sql::quote(site)
+        )
+    };
+    for (piece, start, end) in
+        [(rollup::DAY, day.0, day.1), (rollup::UNTIL_SPLIT, day.0, split), (rollup::FROM_SPLIT, split, day.1)]
+    {
+        let events = format!(
+            "site = {} AND timestamp >= toDateTime({start}, 'UTC') AND timestamp < toDateTime({end}, 'UTC')",
+            sql::quote(site)
+        );
+        if piece == rollup::FROM_SPLIT && start == day.0 {
+            // Midnight in UTC: from the split is the whole day.
+            store
+                .execute(&format!(
+                    "INSERT INTO {TABLE} (site, day, piece, kind, query, page, split, inserted, {COLUMNS}, version) \
+                     SELECT site, day, '{piece}', kind, query, page, split, inserted, {COLUMNS}, version FROM {TABLE} \
+                     WHERE site = {} AND day = toDate('{date}') AND piece = '{}' AND version = {version}",
+                    sql::quote(site),
+                    rollup::DAY
+                ))
+                .await?;
+            continue;
+        }
+        let rows = search_rows_in(&events, "", Rows::Outcomes, numbers);
+        // The total row last: it marks the piece as rolled up, so a run that fails before it
+        // leaves a piece the reports do not use (and the day is rolled again).
+        let total = format!("{} (SELECT {PER_QUERY} FROM ({rows}))", head(piece, "total", "''", "''"));
+        if start == end {
+            store.execute(&total).await?;
+            continue;
+        }
+        store
+            .execute(&format!(
+                "{} (SELECT query, {PER_QUERY} FROM ({rows}) GROUP BY query)",
+                head(piece, "query", "query", "''")
+            ))
+            .await?;
+        let origins = search_rows_in(&events, "AND search_results = 0", Rows::WithOrigins, numbers);
+        store
+            .execute(&format!(
+                "{} (SELECT query, from_page, toUInt64(count()) AS searches, toUInt64(0) AS searchers, \
+                 toUInt64(0) AS no_result, toUInt64(0) AS no_result_searchers, toUInt64(0) AS clicked, \
+                 toUInt64(0) AS positioned_total, toUInt64(0) AS position_sum, toUInt64(0) AS refinements, \
+                 toUInt64(0) AS exits FROM ({origins}) WHERE results = 0 GROUP BY query, from_page)",
+                head(piece, "origin", "query", "from_page")
+            ))
+            .await?;
+        store.execute(&total).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct Piece {
+    #[serde(rename = "day_number")]
+    day: i64,
+    #[serde(rename = "piece_name")]
+    piece: String,
+    #[serde(rename = "split_at")]
+    split: i64,
+    inserted: u64,
+}
+
+impl Rolled for Piece {
+    fn day(&self) -> i64 {
+        self.day
+    }
+    fn piece(&self) -> &str {
+        &self.piece
+    }
+    fn split(&self) -> i64 {
+        self.split
+    }
+}
+
+/// One query's sums, as [`Source::per_query_sql`] gives them.
+#[derive(Debug, Deserialize)]
+pub(crate) struct QuerySums {
+    pub query: String,
+    pub q_searches: u64,
+    pub q_searchers: u64,
+    pub q_no_result: u64,
+    pub q_no_result_searchers: u64,
+    pub q_clicked: u64,
+    pub q_positioned_total: u64,
+    pub q_position_sum: u64,
+    pub q_refinements: u64,
+    pub q_exits: u64,
+}
+
+/// The totals, as [`Source::totals_sql`] gives them.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Totals {
+    pub t_searches: u64,
+    pub t_searchers: u64,
+    pub t_no_result: u64,
+    pub t_clicked: u64,
+    pub t_positioned_total: u64,
+    pub t_position_sum: u64,
+    pub t_refinements: u64,
+    pub t_exits: u64,
+}
+
+/// Where a report without filters reads its search rows: the rolled-up pieces it uses (a
+/// condition on `search_days`) and the windows of the range left to the events (a condition on
+/// `events`), `None` when all are rolled up.
+pub(crate) struct Source {
+    pieces: String,
+    events: Option<String>,
+    numbers: bool,
+}
+
+impl Source {
+    /// `None` when no day of the scope's range is rolled up (or the scope has filters).
+    pub(crate) async fn of(store: &dyn Store, scope: &Scope<'_>, numbers: bool) -> Result<Option<Self>, StoreError> {
+        if !scope.filters.is_empty() {
+            return Ok(None);
+        }
+        let bounds = scope.midnights(store, &[scope.range.from, scope.range.to + chrono::Duration::days(1)]).await?;
+        let [start, end] = bounds[..] else { return Ok(None) };
+        let spans = [Span { label: String::new(), start, end }];
+        let Some(days) = rollup::days_condition(&spans) else { return Ok(None) };
+        let site = scope.site.as_str();
+        let available: Vec<Piece> = store
+            .fetch_json(&format!(
+                "SELECT toInt64(day) AS day_number, toString(piece) AS piece_name, toInt64(split) AS split_at, \
+                 inserted FROM {TABLE} FINAL WHERE site = {} AND kind = 'total' AND {days} \
+                 AND (day, inserted) IN {}",
+                sql::quote(site),
+                rollup::current_days(site, &days)
+            ))
+            .await?;
+        let (taken, raw) = rollup::plan(&spans, &available);
+        if taken.is_empty() {
+            return Ok(None);
+        }
+        let tuples: Vec<String> = taken
+            .iter()
+            .map(|(_, p)| {
+                format!(
+                    "(toDate('{}'), '{}', toDateTime({}, 'UTC'), {})",
+                    rollup::date_of(p.day).format("%Y-%m-%d"),
+                    p.piece,
+                    p.split,
+                    p.inserted
+                )
+            })
+            .collect();
+        let pieces =
+            format!("site = {} AND (day, piece, split, inserted) IN ({})", sql::quote(site), tuples.join(", "));
+        let events = (!raw.is_empty()).then(|| {
+            let any: Vec<String> = raw
+                .iter()
+                .map(|(a, b)| format!("(timestamp >= toDateTime({a}, 'UTC') AND timestamp < toDateTime({b}, 'UTC'))"))
+                .collect();
+            format!("site = {} AND ({})", sql::quote(site), any.join(" OR "))
+        });
+        Ok(Some(Self { pieces, events, numbers }))
+    }
+
+    /// Rows of `kind` (`total`, `query`), with `query` and the metric columns, rolled and computed.
+    fn rows(&self, kind: &str) -> String {
+        let rolled = format!("SELECT query, {COLUMNS} FROM {TABLE} FINAL WHERE {} AND kind = '{kind}'", self.pieces);
+        match &self.events {
+            None => rolled,
+            Some(events) => {
+                let rows = search_rows_in(events, "", Rows::Outcomes, self.numbers);
+                let grouped = if kind == "total" {
+                    format!("SELECT '' AS query, {PER_QUERY} FROM ({rows})")
+                } else {
+                    format!("SELECT query, {PER_QUERY} FROM ({rows}) GROUP BY query")
+                };
+                format!("{rolled} UNION ALL {grouped}")
+            }
+        }
+    }
+
+    /// The totals, one row with the metric columns as `t_…`.
+    pub(crate) fn totals_sql(&self) -> String {
+        let sums: Vec<String> = COLUMNS.split(", ").map(|c| format!("sum({c}) AS t_{c}")).collect();
+        format!("SELECT {} FROM ({})", sums.join(", "), self.rows("total"))
+    }
+
+    /// Per query, the metric columns as `q_…`, in `order` (over those), at most `limit`, only
+    /// those meeting `having`.
+    pub(crate) fn per_query_sql(&self, having: &str, order: &str, limit: u32) -> String {
+        let sums: Vec<String> = COLUMNS.split(", ").map(|c| format!("sum({c}) AS q_{c}")).collect();
+        format!(
+            "SELECT query, {} FROM ({}) GROUP BY query HAVING {having} ORDER BY {order} LIMIT {limit}",
+            sums.join(", "),
+            self.rows("query")
+        )
+    }
+
+    /// No-result searches of `queries` per page they came from (`query`, `from_page`,
+    /// `searches`), most first.
+    pub(crate) fn origins_sql(&self, queries: &str) -> String {
+        let rolled = format!(
+            "SELECT query, page AS from_page, searches AS n FROM {TABLE} FINAL WHERE {} AND kind = 'origin' \
+             AND query IN {queries}",
+            self.pieces
+        );
+        let all = match &self.events {
+            None => rolled,
+            Some(events) => {
+                let rows = search_rows_in(
+                    events,
+                    &format!("AND search_results = 0 AND search_query IN {queries}"),
+                    Rows::WithOrigins,
+                    self.numbers,
+                );
+                format!(
+                    "{rolled} UNION ALL SELECT query, from_page, toUInt64(count()) AS n FROM ({rows}) \
+                     WHERE results = 0 AND query IN {queries} GROUP BY query, from_page"
+                )
+            }
+        };
+        format!(
+            "SELECT query, from_page, sum(n) AS searches FROM ({all}) GROUP BY query, from_page \
+             ORDER BY searches DESC, from_page"
+        )
+    }
+}
