@@ -30,3 +30,6 @@ CREATE TABLE IF NOT EXISTS search_days
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (site, day, piece, kind, query, page);
+
+-- Days rolled up before this table existed are rolled up again, with their searches.
+TRUNCATE TABLE visit_days;

@@ -15,7 +15,7 @@
 //!
 //! `LARDER_BENCH_QUERY_EVENTS=10000000,100000000` sets the sizes, `LARDER_BENCH_QUERY_RUNS`
 //! the timed runs per query (default 15, after 2 untimed), `LARDER_BENCH_QUERY_REPORTS` the
-//! reports (default `overview,overview-open,funnel,search`).
+//! reports (default `overview,overview-open,funnel,search,search-open`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,12 +57,13 @@ async fn bench() {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let runs = setting("LARDER_BENCH_QUERY_RUNS", 15_usize);
-    let wanted =
-        std::env::var("LARDER_BENCH_QUERY_REPORTS").unwrap_or_else(|_| "overview,overview-open,funnel,search".into());
-    let reports: Vec<Report> = [Report::Overview, Report::OverviewLastDayOpen, Report::Funnel, Report::Search]
-        .into_iter()
-        .filter(|r| wanted.split(',').any(|w| w.trim() == r.key()))
-        .collect();
+    let wanted = std::env::var("LARDER_BENCH_QUERY_REPORTS")
+        .unwrap_or_else(|_| "overview,overview-open,funnel,search,search-open".into());
+    let reports: Vec<Report> =
+        [Report::Overview, Report::OverviewLastDayOpen, Report::Funnel, Report::Search, Report::SearchLastDayOpen]
+            .into_iter()
+            .filter(|r| wanted.split(',').any(|w| w.trim() == r.key()))
+            .collect();
     println!(
         "queries: embedded store, {} timed runs per query after 2 untimed, sequential; {}\n",
         runs,
@@ -91,7 +92,7 @@ async fn bench() {
             started.elapsed().as_secs_f64()
         );
         for &report in &reports {
-            if let Report::OverviewLastDayOpen = report {
+            if report.last_day_open() {
                 // The last day's count moves, as an event arriving would move it.
                 let last = from.checked_add_days(Days::new(DAYS - 1)).expect("date");
                 store
@@ -112,7 +113,7 @@ async fn bench() {
                 ms(hand.1),
                 larder.0.as_secs_f64() / hand.0.as_secs_f64()
             );
-            if let Report::OverviewLastDayOpen = report {
+            if report.last_day_open() {
                 rollup::roll(store.as_ref(), Utc::now()).await.expect("roll the last day up again");
             }
         }
@@ -128,6 +129,15 @@ enum Report {
     OverviewLastDayOpen,
     Funnel,
     Search,
+    /// The search report while the range's last day is not rolled up.
+    SearchLastDayOpen,
+}
+
+impl Report {
+    /// Whether the range's last day is opened again before timing (as an arriving event would).
+    fn last_day_open(self) -> bool {
+        matches!(self, Self::OverviewLastDayOpen | Self::SearchLastDayOpen)
+    }
 }
 
 impl Report {
@@ -138,6 +148,7 @@ impl Report {
             Self::OverviewLastDayOpen => "overview-open",
             Self::Funnel => "funnel",
             Self::Search => "search",
+            Self::SearchLastDayOpen => "search-open",
         }
     }
 
@@ -147,6 +158,7 @@ impl Report {
             Self::OverviewLastDayOpen => "overview, 30 days, the last not rolled up",
             Self::Funnel => "4-step funnel, 30 days",
             Self::Search => "site search: summary, top and no-result queries, 30 days ¹",
+            Self::SearchLastDayOpen => "site search ¹, 30 days, the last not rolled up",
         }
     }
 }
@@ -188,7 +200,7 @@ async fn larder_report(store: &dyn Store, scope: &Scope<'_>, report: Report) -> 
             let result = funnels::evaluate(store, scope, &funnel(), None).await.expect("funnel");
             result.steps.iter().map(|s| s.visitors).collect()
         }
-        Report::Search => {
+        Report::Search | Report::SearchLastDayOpen => {
             let report = search::report(store, scope, &search_options()).await.expect("search report");
             let summary = report.summary.expect("summary");
             let mut numbers = vec![summary.searches, summary.searchers, summary.no_result_searches];
@@ -224,7 +236,7 @@ fn hand_written_sql(report: Report) -> String {
                GROUP BY visitor_id) FORMAT TabSeparated"
         ),
         // One pass over the searches: the summary, then the top and the no-result queries.
-        Report::Search => format!(
+        Report::Search | Report::SearchLastDayOpen => format!(
             "SELECT count(), uniqExact(visitor_id), countIf(search_results = 0) FROM events \
                WHERE {range} AND name = 'search' FORMAT TabSeparated;\n\
              SELECT count() AS n, uniqExact(visitor_id) AS u FROM events WHERE {range} AND name = 'search' \
