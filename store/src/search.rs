@@ -383,37 +383,48 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
         true => rolled::Source::of(store, scope, numbers).await?,
         false => None,
     };
-    if let Some(source) = &source
+    let rolled = match source {
+        Some(source) => {
+            let merged = source.fetch(store).await?;
+            Some((source, merged))
+        }
+        None => None,
+    };
+    if let Some((_, merged)) = &rolled {
+        total_searches = Some(merged.totals.searches);
+    }
+    if let Some((_, merged)) = &rolled
         && (wants(SearchSection::Summary) || wants(SearchSection::TopQueries))
     {
-        let totals: Vec<rolled::Totals> = store.fetch_json(&source.totals_sql()).await?;
-        let top: Vec<rolled::QuerySums> =
-            store.fetch_json(&source.per_query_sql("1", "q_searchers DESC, q_searches DESC, query", limit)).await?;
-        let m = totals.into_iter().next().map_or_else(Metrics::default, |t| Metrics {
+        let t = &merged.totals;
+        let m = Metrics {
             query: String::new(),
-            searches: t.t_searches,
-            searchers: t.t_searchers,
-            no_result: t.t_no_result,
-            clicked: t.t_clicked,
-            positioned_total: t.t_positioned_total,
-            position_sum: t.t_position_sum,
-            refinements: t.t_refinements,
-            exits: t.t_exits,
-        });
-        total_searches = Some(m.searches);
+            searches: t.searches,
+            searchers: t.searchers,
+            no_result: t.no_result,
+            clicked: t.clicked,
+            positioned_total: t.positioned_total,
+            position_sum: t.position_sum,
+            refinements: t.refinements,
+            exits: t.exits,
+        };
+        let mut top: Vec<&rolled::Sums> = merged.queries.iter().collect();
+        top.sort_by(|a, b| b.searchers.cmp(&a.searchers).then(b.searches.cmp(&a.searches)).then(a.query.cmp(&b.query)));
         let top = top
             .into_iter()
+            .take(limit as usize)
             .map(|q| {
+                let q = q.clone();
                 (
                     q.query,
-                    q.q_searches,
-                    q.q_searchers,
-                    q.q_no_result,
-                    q.q_clicked,
-                    q.q_positioned_total,
-                    q.q_position_sum,
-                    q.q_refinements,
-                    q.q_exits,
+                    q.searches,
+                    q.searchers,
+                    q.no_result,
+                    q.clicked,
+                    q.positioned_total,
+                    q.position_sum,
+                    q.refinements,
+                    q.exits,
                 )
             })
             .collect();
@@ -464,13 +475,6 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
         total_searches = Some(m.searches);
         summarize(&mut report, &wants, m, top);
     }
-    if let Some(source) = &source
-        && wants(SearchSection::NoResults)
-        && total_searches.is_none()
-    {
-        let totals: Vec<rolled::Totals> = store.fetch_json(&source.totals_sql()).await?;
-        total_searches = Some(totals.first().map_or(0, |t| t.t_searches));
-    }
     if wants(SearchSection::NoResults) && total_searches.is_none() {
         #[derive(Deserialize)]
         struct Count {
@@ -488,12 +492,12 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
     }
     if wants(SearchSection::NoResults) {
         report.no_result_queries =
-            Some(no_result_queries(store, scope, source.as_ref(), limit, total_searches.unwrap_or(0)).await?);
+            Some(no_result_queries(store, scope, rolled.as_ref(), limit, total_searches.unwrap_or(0)).await?);
     }
     if wants(SearchSection::Conversion) || wants(SearchSection::LostRevenue) {
         let groups = visit_groups(store, scope).await?;
         if wants(SearchSection::LostRevenue) {
-            report.lost_revenue = Some(lost_revenue(store, scope, source.as_ref(), limit, &groups).await?);
+            report.lost_revenue = Some(lost_revenue(store, scope, rolled.as_ref(), limit, &groups).await?);
         }
         if wants(SearchSection::Conversion) {
             report.conversion = Some(SearchConversion {
@@ -615,19 +619,29 @@ struct NoResultCount {
 async fn no_result_counts(
     store: &dyn Store,
     scope: &Scope<'_>,
-    source: Option<&rolled::Source>,
+    rolled: Option<&(rolled::Source, rolled::Merged)>,
     order: &str,
     limit: u32,
 ) -> Result<Vec<NoResultCount>, StoreError> {
-    if let Some(source) = source {
-        // The same order over the rolled columns.
-        let order = order.replace("searchers", "q_no_result_searchers").replace("searches", "q_no_result");
-        let sums: Vec<rolled::QuerySums> =
-            store.fetch_json(&source.per_query_sql("q_no_result > 0", &order, limit)).await?;
-        return Ok(sums
-            .into_iter()
-            .map(|q| NoResultCount { query: q.query, searches: q.q_no_result, searchers: q.q_no_result_searchers })
-            .collect());
+    if let Some((_, merged)) = rolled {
+        let mut found: Vec<NoResultCount> = merged
+            .queries
+            .iter()
+            .filter(|q| q.no_result > 0)
+            .map(|q| NoResultCount { query: q.query.clone(), searches: q.no_result, searchers: q.no_result_searchers })
+            .collect();
+        // `order` over the same columns: by searches or by searchers first, then the other.
+        let searchers_first = order.starts_with("searchers");
+        found.sort_by(|a, b| {
+            let (x, y) = if searchers_first {
+                ((b.searchers, b.searches), (a.searchers, a.searches))
+            } else {
+                ((b.searches, b.searchers), (a.searches, a.searchers))
+            };
+            x.cmp(&y).then(a.query.cmp(&b.query))
+        });
+        found.truncate(limit as usize);
+        return Ok(found);
     }
     store
         .fetch_json(&format!(
@@ -641,11 +655,11 @@ async fn no_result_counts(
 async fn no_result_queries(
     store: &dyn Store,
     scope: &Scope<'_>,
-    source: Option<&rolled::Source>,
+    rolled: Option<&(rolled::Source, rolled::Merged)>,
     limit: u32,
     total: u64,
 ) -> Result<Vec<NoResultQuery>, StoreError> {
-    let found = no_result_counts(store, scope, source, "searches DESC, searchers DESC, query", limit).await?;
+    let found = no_result_counts(store, scope, rolled, "searches DESC, searchers DESC, query", limit).await?;
     if found.is_empty() {
         return Ok(Vec::new());
     }
@@ -656,8 +670,8 @@ async fn no_result_queries(
         searches: u64,
     }
     let queries: Vec<String> = found.iter().map(|r| r.query.clone()).collect();
-    let sql = match source {
-        Some(source) => source.origins_sql(&stats::list(&queries)),
+    let sql = match rolled {
+        Some((source, _)) => source.origins_sql(&stats::list(&queries)),
         None => {
             // Only the visits with one of these no-result searches.
             let rows = search_rows(
@@ -764,7 +778,7 @@ async fn visit_groups(store: &dyn Store, scope: &Scope<'_>) -> Result<VisitGroup
 async fn lost_revenue(
     store: &dyn Store,
     scope: &Scope<'_>,
-    source: Option<&rolled::Source>,
+    rolled: Option<&(rolled::Source, rolled::Merged)>,
     limit: u32,
     groups: &VisitGroups,
 ) -> Result<LostRevenue, StoreError> {
@@ -780,7 +794,7 @@ async fn lost_revenue(
         currency: main.map(|m| m.currency.clone()),
         average_order_e4: main.map_or(0, |m| m.average_order_e4),
     };
-    let queries = no_result_counts(store, scope, source, "searchers DESC, searches DESC, query", limit).await?;
+    let queries = no_result_counts(store, scope, rolled, "searchers DESC, searches DESC, query", limit).await?;
     // searchers × purchasing / visits × amount / orders, exactly, then rounded.
     let (amount, orders) = main.map_or((0, 0), |m| (i128::from(m.amount_e4), i128::from(m.orders)));
     let per_searcher = (i128::from(found.purchasing_visits) * amount, i128::from(found.visits) * orders);

@@ -9,6 +9,8 @@
 //! rest of the range (today, a changed day) from the events, in the same SQL. Trending queries,
 //! conversion and the lost-revenue basis read the events as before.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use super::{Rows, search_rows_in};
@@ -122,32 +124,44 @@ impl Rolled for Piece {
     }
 }
 
-/// One query's sums, as [`Source::per_query_sql`] gives them.
-#[derive(Debug, Deserialize)]
-pub(crate) struct QuerySums {
+/// One query's sums (or the totals, with searchers counted over all queries).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct Sums {
+    #[serde(default)]
     pub query: String,
-    pub q_searches: u64,
-    pub q_searchers: u64,
-    pub q_no_result: u64,
-    pub q_no_result_searchers: u64,
-    pub q_clicked: u64,
-    pub q_positioned_total: u64,
-    pub q_position_sum: u64,
-    pub q_refinements: u64,
-    pub q_exits: u64,
+    pub searches: u64,
+    pub searchers: u64,
+    pub no_result: u64,
+    pub no_result_searchers: u64,
+    pub clicked: u64,
+    pub positioned_total: u64,
+    pub position_sum: u64,
+    pub refinements: u64,
+    pub exits: u64,
 }
 
-/// The totals, as [`Source::totals_sql`] gives them.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Totals {
-    pub t_searches: u64,
-    pub t_searchers: u64,
-    pub t_no_result: u64,
-    pub t_clicked: u64,
-    pub t_positioned_total: u64,
-    pub t_position_sum: u64,
-    pub t_refinements: u64,
-    pub t_exits: u64,
+impl std::ops::AddAssign<&Sums> for Sums {
+    fn add_assign(&mut self, o: &Sums) {
+        self.searches += o.searches;
+        self.searchers += o.searchers;
+        self.no_result += o.no_result;
+        self.no_result_searchers += o.no_result_searchers;
+        self.clicked += o.clicked;
+        self.positioned_total += o.positioned_total;
+        self.position_sum += o.position_sum;
+        self.refinements += o.refinements;
+        self.exits += o.exits;
+    }
+}
+
+/// A query and its sums in the order of [`COLUMNS`], as `groupArray` of a tuple gives them.
+type SumsTuple = (String, u64, u64, u64, u64, u64, u64, u64, u64, u64);
+
+/// The range's totals and every query's sums.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    pub totals: Sums,
+    pub queries: Vec<Sums>,
 }
 
 /// Where a report without filters reads its search rows: the rolled-up pieces it uses (a
@@ -207,38 +221,86 @@ impl Source {
         Ok(Some(Self { pieces, events, numbers }))
     }
 
-    /// Rows of `kind` (`total`, `query`), with `query` and the metric columns, rolled and computed.
-    fn rows(&self, kind: &str) -> String {
-        let rolled = format!("SELECT query, {COLUMNS} FROM {TABLE} FINAL WHERE {} AND kind = '{kind}'", self.pieces);
-        match &self.events {
-            None => rolled,
-            Some(events) => {
-                let rows = search_rows_in(events, "", Rows::Outcomes, self.numbers);
-                let grouped = if kind == "total" {
-                    format!("SELECT '' AS query, {PER_QUERY} FROM ({rows})")
-                } else {
-                    format!("SELECT query, {PER_QUERY} FROM ({rows}) GROUP BY query")
-                };
-                format!("{rolled} UNION ALL {grouped}")
+    /// The totals and every query's sums: the rolled rows added up, and the windows left to the
+    /// events worked out once (per query, with each query's searchers as a state, merged for
+    /// the totals).
+    pub(crate) async fn fetch(&self, store: &dyn Store) -> Result<Merged, StoreError> {
+        // Sums of `c_…` (rolled rows) or `q_…` (per query) columns under the plain names: an
+        // alias never repeats a column it aggregates (see `stats`).
+        let sums =
+            |prefix: &str| -> Vec<String> { COLUMNS.split(", ").map(|c| format!("sum({prefix}{c}) AS {c}")).collect() };
+        let renamed: Vec<String> = COLUMNS.split(", ").map(|c| format!("{c} AS c_{c}")).collect();
+        let rolled = |kind: &str| {
+            format!(
+                "(SELECT query, {} FROM {TABLE} FINAL WHERE {} AND kind = '{kind}')",
+                renamed.join(", "),
+                self.pieces
+            )
+        };
+        let totals_sql = format!("SELECT {} FROM {}", sums("c_").join(", "), rolled("total"));
+        let mut totals = store.fetch_json::<Sums>(&totals_sql).await?.into_iter().next().unwrap_or_default();
+        let queries_sql = format!("SELECT query, {} FROM {} GROUP BY query", sums("c_").join(", "), rolled("query"));
+        let mut by_query: HashMap<String, Sums> =
+            store.fetch_json::<Sums>(&queries_sql).await?.into_iter().map(|q| (q.query.clone(), q)).collect();
+        if let Some(events) = &self.events {
+            #[derive(Deserialize)]
+            struct Raw {
+                #[serde(flatten)]
+                totals: Sums,
+                per_query: Vec<SumsTuple>,
+            }
+            let rows = search_rows_in(events, "", Rows::Outcomes, self.numbers);
+            let mut columns: Vec<String> = sums("q_")
+                .into_iter()
+                .map(|c| {
+                    if c == "sum(q_searchers) AS searchers" {
+                        "uniqExactMerge(visitor_set) AS searchers".into()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let tuple: Vec<String> = COLUMNS.split(", ").map(|c| format!("q_{c}")).collect();
+            columns.push(format!("groupArray((query, {})) AS per_query", tuple.join(", ")));
+            let sql = format!(
+                "SELECT {} FROM (SELECT query, {}, uniqExactState(visitor) AS visitor_set FROM ({rows}) GROUP BY query)",
+                columns.join(", "),
+                PER_QUERY.replace(" AS ", " AS q_")
+            );
+            if let Some(raw) = store.fetch_json::<Raw>(&sql).await?.into_iter().next() {
+                totals += &raw.totals;
+                for (
+                    query,
+                    searches,
+                    searchers,
+                    no_result,
+                    no_result_searchers,
+                    clicked,
+                    positioned,
+                    sum,
+                    refined,
+                    exits,
+                ) in raw.per_query
+                {
+                    let q = Sums {
+                        query: query.clone(),
+                        searches,
+                        searchers,
+                        no_result,
+                        no_result_searchers,
+                        clicked,
+                        positioned_total: positioned,
+                        position_sum: sum,
+                        refinements: refined,
+                        exits,
+                    };
+                    *by_query.entry(query).or_default() += &q;
+                }
             }
         }
-    }
-
-    /// The totals, one row with the metric columns as `t_…`.
-    pub(crate) fn totals_sql(&self) -> String {
-        let sums: Vec<String> = COLUMNS.split(", ").map(|c| format!("sum({c}) AS t_{c}")).collect();
-        format!("SELECT {} FROM ({})", sums.join(", "), self.rows("total"))
-    }
-
-    /// Per query, the metric columns as `q_…`, in `order` (over those), at most `limit`, only
-    /// those meeting `having`.
-    pub(crate) fn per_query_sql(&self, having: &str, order: &str, limit: u32) -> String {
-        let sums: Vec<String> = COLUMNS.split(", ").map(|c| format!("sum({c}) AS q_{c}")).collect();
-        format!(
-            "SELECT query, {} FROM ({}) GROUP BY query HAVING {having} ORDER BY {order} LIMIT {limit}",
-            sums.join(", "),
-            self.rows("query")
-        )
+        let mut queries: Vec<Sums> = by_query.into_iter().map(|(query, q)| Sums { query, ..q }).collect();
+        queries.sort_by(|a, b| a.query.cmp(&b.query));
+        Ok(Merged { totals, queries })
     }
 
     /// No-result searches of `queries` per page they came from (`query`, `from_page`,
