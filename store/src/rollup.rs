@@ -298,14 +298,24 @@ pub(crate) struct Span {
     pub end: i64,
 }
 
+/// Which piece of which day a rolled-up row is, as the queries select it (`day_number`,
+/// `piece_name`, `split_at`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct PieceKey {
+    /// Days since 1970.
+    #[serde(rename = "day_number")]
+    pub day: i64,
+    #[serde(rename = "piece_name")]
+    pub piece: String,
+    /// Seconds.
+    #[serde(rename = "split_at")]
+    pub split: i64,
+}
+
 #[derive(Debug, Deserialize)]
 struct Piece {
-    #[serde(rename = "day_number")]
-    day: i64,
-    #[serde(rename = "piece_name")]
-    piece: String,
-    #[serde(rename = "split_at")]
-    split: i64,
+    #[serde(flatten)]
+    key: PieceKey,
     visitors: u64,
     visits: u64,
     pageviews: u64,
@@ -329,22 +339,14 @@ impl From<&Piece> for VisitTotals {
 /// (`[start, end)` seconds) it computes from the visits themselves (see [`plan`]).
 pub(crate) type Plan<'a, P> = (Vec<(usize, &'a P)>, Vec<(i64, i64)>);
 
-/// A rolled-up piece of a day that a report may use: its day (since 1970), name and split.
+/// A rolled-up piece of a day that a report may use.
 pub(crate) trait Rolled {
-    fn day(&self) -> i64;
-    fn piece(&self) -> &str;
-    fn split(&self) -> i64;
+    fn key(&self) -> &PieceKey;
 }
 
 impl Rolled for Piece {
-    fn day(&self) -> i64 {
-        self.day
-    }
-    fn piece(&self) -> &str {
-        &self.piece
-    }
-    fn split(&self) -> i64 {
-        self.split
+    fn key(&self) -> &PieceKey {
+        &self.key
     }
 }
 
@@ -363,7 +365,7 @@ pub(crate) fn plan<'a, P: Rolled>(spans: &[Span], available: &'a [P]) -> Plan<'a
     }
     let mut by_day: HashMap<i64, Vec<&P>> = HashMap::new();
     for piece in available {
-        by_day.entry(piece.day()).or_default().push(piece);
+        by_day.entry(piece.key().day).or_default().push(piece);
     }
     for day in range_start.div_euclid(DAY_SECS)..=(range_end - 1).div_euclid(DAY_SECS) {
         let (start, end) = (day * DAY_SECS, (day + 1) * DAY_SECS);
@@ -382,7 +384,7 @@ pub(crate) fn plan<'a, P: Rolled>(spans: &[Span], available: &'a [P]) -> Plan<'a
                 (false, false) => None,
             };
             let found = wanted.and_then(|(name, split)| {
-                got.iter().find(|p| p.piece() == name && split.is_none_or(|s| s == p.split())).copied()
+                got.iter().find(|p| p.key().piece == name && split.is_none_or(|s| s == p.key().split)).copied()
             });
             match found {
                 Some(piece) => pieces.push((i, piece)),
@@ -457,17 +459,11 @@ pub(crate) async fn rolled(
 mod tests {
     use super::*;
 
-    struct P(i64, &'static str, i64);
+    struct P(PieceKey);
 
     impl Rolled for P {
-        fn day(&self) -> i64 {
-            self.0
-        }
-        fn piece(&self) -> &str {
-            self.1
-        }
-        fn split(&self) -> i64 {
-            self.2
+        fn key(&self) -> &PieceKey {
+            &self.0
         }
     }
 
@@ -479,11 +475,11 @@ mod tests {
         let mut available = Vec::new();
         for day in [10, 12] {
             for piece in [DAY, STARTS_BEFORE, STARTS_AFTER, UNTIL_SPLIT, FROM_SPLIT] {
-                available.push(P(day, piece, split(day)));
+                available.push(P(PieceKey { day, piece: piece.into(), split: split(day) }));
             }
         }
         let names = |plan: &Plan<'_, P>| -> Vec<(usize, i64, String)> {
-            plan.0.iter().map(|(i, p)| (*i, p.0, p.1.to_owned())).collect()
+            plan.0.iter().map(|(i, p)| (*i, p.0.day, p.0.piece.clone())).collect()
         };
         // The overview of the local days from day 10's midnight to day 12's: cut at both ends.
         let whole = [Span { label: String::new(), start: split(10), end: split(12) }];

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::{Rows, search_rows_in};
 use crate::error::StoreError;
-use crate::rollup::{self, Rolled, Span};
+use crate::rollup::{self, PieceKey, Rolled, Span};
 use crate::stats::Scope;
 use crate::{Store, sql};
 
@@ -103,24 +103,14 @@ pub(crate) async fn roll_day(
 
 #[derive(Debug, Deserialize)]
 struct Piece {
-    #[serde(rename = "day_number")]
-    day: i64,
-    #[serde(rename = "piece_name")]
-    piece: String,
-    #[serde(rename = "split_at")]
-    split: i64,
+    #[serde(flatten)]
+    key: PieceKey,
     inserted: u64,
 }
 
 impl Rolled for Piece {
-    fn day(&self) -> i64 {
-        self.day
-    }
-    fn piece(&self) -> &str {
-        &self.piece
-    }
-    fn split(&self) -> i64 {
-        self.split
+    fn key(&self) -> &PieceKey {
+        &self.key
     }
 }
 
@@ -202,9 +192,9 @@ impl Source {
             .map(|(_, p)| {
                 format!(
                     "(toDate('{}'), '{}', toDateTime({}, 'UTC'), {})",
-                    rollup::date_of(p.day).format("%Y-%m-%d"),
-                    p.piece,
-                    p.split,
+                    rollup::date_of(p.key.day).format("%Y-%m-%d"),
+                    p.key.piece,
+                    p.key.split,
                     p.inserted
                 )
             })
