@@ -98,7 +98,7 @@ pub async fn roll(store: &dyn Store, now: DateTime<Utc>) -> Result<RollReport, S
         #[serde(rename = "day_number")]
         day: i64,
         #[serde(rename = "total")]
-        parts: u64,
+        inserted: u64,
     }
     #[derive(Deserialize)]
     struct Rolled {
@@ -131,19 +131,19 @@ pub async fn roll(store: &dyn Store, now: DateTime<Utc>) -> Result<RollReport, S
     let due: Vec<(Count, &String)> = counts
         .into_iter()
         .filter_map(|c| zones.get(&c.site).map(|tz| (c, tz)))
-        .filter(|(c, tz)| !rolled.get(&(c.site.clone(), c.day)).is_some_and(|(t, p)| t == *tz && *p == c.parts))
+        .filter(|(c, tz)| !rolled.get(&(c.site.clone(), c.day)).is_some_and(|(t, n)| t == *tz && *n == c.inserted))
         .collect();
     if due.is_empty() {
         return Ok(report);
     }
     tokio::time::sleep(QUIET).await;
     let still: HashMap<(String, i64), u64> =
-        store.fetch_json::<Count>(&counts_sql).await?.into_iter().map(|c| ((c.site, c.day), c.parts)).collect();
-    for (Count { site, day, parts }, timezone) in due {
-        if still.get(&(site.clone(), day)) != Some(&parts) {
+        store.fetch_json::<Count>(&counts_sql).await?.into_iter().map(|c| ((c.site, c.day), c.inserted)).collect();
+    for (Count { site, day, inserted }, timezone) in due {
+        if still.get(&(site.clone(), day)) != Some(&inserted) {
             continue; // still receiving events: the next run rolls it
         }
-        let rollable = roll_day(store, &site, timezone, day, parts, now).await?;
+        let rollable = roll_day(store, &site, timezone, day, inserted, now).await?;
         report.rolled += 1;
         report.not_rollable += usize::from(!rollable);
     }
@@ -181,7 +181,7 @@ async fn roll_day(
     site: &str,
     timezone: &str,
     day: i64,
-    parts: u64,
+    inserted: u64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let split = split_of(store, timezone, day).await?;
@@ -240,7 +240,7 @@ async fn roll_day(
         .map(|(piece, _, _)| {
             let n = |metric: &str| if rollable { numbers.get(&format!("{piece}_{metric}")).copied().unwrap_or(0) } else { 0 };
             format!(
-                "({}, toDate('{}'), '{piece}', {}, toDateTime({split}, 'UTC'), {parts}, {}, {}, {}, {}, {}, {}, {version})",
+                "({}, toDate('{}'), '{piece}', {}, toDateTime({split}, 'UTC'), {inserted}, {}, {}, {}, {}, {}, {}, {version})",
                 sql::quote(site),
                 date_of(day).format("%Y-%m-%d"),
                 sql::quote(timezone),
@@ -257,7 +257,7 @@ async fn roll_day(
     // in between leaves it to the next run.
     if rollable {
         let numbers = store.version().await?.has_uuid_number();
-        crate::search::rolled::roll_day(store, site, (start, end), split, parts, version, numbers).await?;
+        crate::search::rolled::roll_day(store, site, (start, end), split, inserted, version, numbers).await?;
     }
     store
         .execute(&format!(
@@ -289,6 +289,26 @@ pub(crate) async fn invalidate(
             "INSERT INTO {COUNTS} (site, day, inserted) SELECT site, day, 1 FROM {TABLE} WHERE {condition} GROUP BY site, day"
         ))
         .await
+}
+
+/// `column` (a time) within any of `windows` (`[start, end)` in seconds), as SQL: the part of a
+/// range a report computes from `visit_parts` or the events instead of rolled-up days.
+pub(crate) fn within(column: &str, windows: &[(i64, i64)]) -> String {
+    let any: Vec<String> = windows
+        .iter()
+        .map(|(start, end)| format!("({column} >= toDateTime({start}, 'UTC') AND {column} < toDateTime({end}, 'UTC'))"))
+        .collect();
+    format!("({})", any.join(" OR "))
+}
+
+/// The scope's whole range as one span (its first local midnight and the one after its last
+/// day), as the overview and the search report read rolled-up days for it.
+pub(crate) async fn range_span(store: &dyn Store, scope: &Scope<'_>) -> Result<Option<Span>, StoreError> {
+    let bounds = scope.midnights(store, &[scope.range.from, scope.range.to + Duration::days(1)]).await?;
+    Ok(match bounds[..] {
+        [start, end] => Some(Span { label: String::new(), start, end }),
+        _ => None,
+    })
 }
 
 /// A report's span: its label and its first and end instants (seconds), local midnights.

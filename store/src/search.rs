@@ -361,6 +361,29 @@ struct Metrics {
     exits: u64,
 }
 
+impl From<QueryTuple> for Metrics {
+    fn from(t: QueryTuple) -> Self {
+        let (query, searches, searchers, no_result, clicked, positioned_total, position_sum, refinements, exits) = t;
+        Self { query, searches, searchers, no_result, clicked, positioned_total, position_sum, refinements, exits }
+    }
+}
+
+impl From<&rolled::Sums> for Metrics {
+    fn from(q: &rolled::Sums) -> Self {
+        Self {
+            query: q.query.clone(),
+            searches: q.searches,
+            searchers: q.searchers,
+            no_result: q.no_result,
+            clicked: q.clicked,
+            positioned_total: q.positioned_total,
+            position_sum: q.position_sum,
+            refinements: q.refinements,
+            exits: q.exits,
+        }
+    }
+}
+
 impl Metrics {
     fn average_position(&self) -> Option<f64> {
         (self.positioned_total > 0).then(|| stats::round(self.position_sum as f64 / self.positioned_total as f64, 2))
@@ -396,38 +419,10 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
     if let Some((_, merged)) = &rolled
         && (wants(SearchSection::Summary) || wants(SearchSection::TopQueries))
     {
-        let t = &merged.totals;
-        let m = Metrics {
-            query: String::new(),
-            searches: t.searches,
-            searchers: t.searchers,
-            no_result: t.no_result,
-            clicked: t.clicked,
-            positioned_total: t.positioned_total,
-            position_sum: t.position_sum,
-            refinements: t.refinements,
-            exits: t.exits,
-        };
         let mut top: Vec<&rolled::Sums> = merged.queries.iter().collect();
         top.sort_by(|a, b| b.searchers.cmp(&a.searchers).then(b.searches.cmp(&a.searches)).then(a.query.cmp(&b.query)));
-        let top = top
-            .into_iter()
-            .take(limit as usize)
-            .map(|q| {
-                let q = q.clone();
-                (
-                    q.query,
-                    q.searches,
-                    q.searchers,
-                    q.no_result,
-                    q.clicked,
-                    q.positioned_total,
-                    q.position_sum,
-                    q.refinements,
-                    q.exits,
-                )
-            })
-            .collect();
+        let top = top.into_iter().take(limit as usize).map(Metrics::from).collect();
+        let m = Metrics::from(&merged.totals);
         summarize(&mut report, &wants, m, top);
     } else if wants(SearchSection::Summary) || wants(SearchSection::TopQueries) {
         // One pass over the search rows for both: per query, then the totals over the queries
@@ -452,7 +447,7 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
              tupleElement(x, 1)), groupArray((query, searches, searchers, no_result, clicked, positioned_total, \
              position_sum, refinements, exits))), 1, {limit}) AS top \
              FROM (SELECT query, {SEARCH_METRICS}, uniqExactState(visitor) AS visitor_set FROM ({rows}) GROUP BY query)",
-            rows = search_rows(scope, "", Rows::Outcomes, store.version().await?.has_uuid_number())?
+            rows = search_rows(scope, "", Rows::Outcomes, numbers)?
         );
         let found: Vec<Combined> = store.fetch_json(&sql).await?;
         let (m, top) = match found.into_iter().next() {
@@ -468,7 +463,7 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
                     refinements: c.t_refinements,
                     exits: c.t_exits,
                 },
-                c.top,
+                c.top.into_iter().map(Metrics::from).collect(),
             ),
             None => (Metrics::default(), Vec::new()),
         };
@@ -510,8 +505,8 @@ pub async fn report(store: &dyn Store, scope: &Scope<'_>, options: &SearchOption
 }
 
 /// The summary and top queries of `report` (those `wants` asks for) from the totals `m` and the
-/// top queries' tuples.
-fn summarize(report: &mut SearchReport, wants: &dyn Fn(SearchSection) -> bool, m: Metrics, top: Vec<QueryTuple>) {
+/// top queries' metrics.
+fn summarize(report: &mut SearchReport, wants: &dyn Fn(SearchSection) -> bool, m: Metrics, top: Vec<Metrics>) {
     if wants(SearchSection::Summary) {
         report.summary = Some(SearchSummary {
             searches: m.searches,
@@ -531,25 +526,13 @@ fn summarize(report: &mut SearchReport, wants: &dyn Fn(SearchSection) -> bool, m
     if wants(SearchSection::TopQueries) {
         report.top_queries = Some(
             top.into_iter()
-                .map(|(query, searches, searchers, no_result, clicked, positioned_total, position_sum, _, _)| {
-                    let q = Metrics {
-                        query,
-                        searches,
-                        searchers,
-                        no_result,
-                        clicked,
-                        positioned_total,
-                        position_sum,
-                        ..Metrics::default()
-                    };
-                    QueryRow {
-                        average_clicked_position: q.average_position(),
-                        no_result_rate: share(q.no_result, q.searches),
-                        click_through_rate: share(q.clicked, q.searches),
-                        query: q.query,
-                        searches: q.searches,
-                        searchers: q.searchers,
-                    }
+                .map(|q| QueryRow {
+                    average_clicked_position: q.average_position(),
+                    no_result_rate: share(q.no_result, q.searches),
+                    click_through_rate: share(q.clicked, q.searches),
+                    query: q.query,
+                    searches: q.searches,
+                    searchers: q.searchers,
                 })
                 .collect(),
         );
@@ -613,14 +596,39 @@ struct NoResultCount {
     searchers: u64,
 }
 
-/// The first `limit` no-result queries of the scope in `order` (an `ORDER BY` over `searches`,
-/// `searchers` and `query`). A search's query, result count and visitor are its event's: no
-/// visit arrays needed.
+/// How no-result queries are ranked: by their no-result searches or by their searchers first,
+/// then by the other, then by query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoResultOrder {
+    Searches,
+    Searchers,
+}
+
+impl NoResultOrder {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Searches => "searches DESC, searchers DESC, query",
+            Self::Searchers => "searchers DESC, searches DESC, query",
+        }
+    }
+
+    /// The sort key, largest first.
+    fn key(self, c: &NoResultCount) -> (u64, u64) {
+        match self {
+            Self::Searches => (c.searches, c.searchers),
+            Self::Searchers => (c.searchers, c.searches),
+        }
+    }
+}
+
+/// The first `limit` no-result queries of the scope in `order`: from the rolled-up days' sums
+/// when there are some, else from the events (a search's query, result count and visitor are its
+/// event's: no visit arrays needed).
 async fn no_result_counts(
     store: &dyn Store,
     scope: &Scope<'_>,
     rolled: Option<&(rolled::Source, rolled::Merged)>,
-    order: &str,
+    order: NoResultOrder,
     limit: u32,
 ) -> Result<Vec<NoResultCount>, StoreError> {
     if let Some((_, merged)) = rolled {
@@ -630,24 +638,16 @@ async fn no_result_counts(
             .filter(|q| q.no_result > 0)
             .map(|q| NoResultCount { query: q.query.clone(), searches: q.no_result, searchers: q.no_result_searchers })
             .collect();
-        // `order` over the same columns: by searches or by searchers first, then the other.
-        let searchers_first = order.starts_with("searchers");
-        found.sort_by(|a, b| {
-            let (x, y) = if searchers_first {
-                ((b.searchers, b.searches), (a.searchers, a.searches))
-            } else {
-                ((b.searches, b.searchers), (a.searches, a.searchers))
-            };
-            x.cmp(&y).then(a.query.cmp(&b.query))
-        });
+        found.sort_by(|a, b| order.key(b).cmp(&order.key(a)).then(a.query.cmp(&b.query)));
         found.truncate(limit as usize);
         return Ok(found);
     }
     store
         .fetch_json(&format!(
             "SELECT search_query AS query, count() AS searches, uniqExact(visitor_id) AS searchers FROM events \
-             WHERE {} AND name = 'search' AND search_results = 0 GROUP BY query ORDER BY {order} LIMIT {limit}",
-            stats::kept_events(scope, None)?
+             WHERE {} AND name = 'search' AND search_results = 0 GROUP BY query ORDER BY {} LIMIT {limit}",
+            stats::kept_events(scope, None)?,
+            order.sql()
         ))
         .await
 }
@@ -659,7 +659,7 @@ async fn no_result_queries(
     limit: u32,
     total: u64,
 ) -> Result<Vec<NoResultQuery>, StoreError> {
-    let found = no_result_counts(store, scope, rolled, "searches DESC, searchers DESC, query", limit).await?;
+    let found = no_result_counts(store, scope, rolled, NoResultOrder::Searches, limit).await?;
     if found.is_empty() {
         return Ok(Vec::new());
     }
@@ -794,7 +794,7 @@ async fn lost_revenue(
         currency: main.map(|m| m.currency.clone()),
         average_order_e4: main.map_or(0, |m| m.average_order_e4),
     };
-    let queries = no_result_counts(store, scope, rolled, "searchers DESC, searches DESC, query", limit).await?;
+    let queries = no_result_counts(store, scope, rolled, NoResultOrder::Searchers, limit).await?;
     // searchers × purchasing / visits × amount / orders, exactly, then rounded.
     let (amount, orders) = main.map_or((0, 0), |m| (i128::from(m.amount_e4), i128::from(m.orders)));
     let per_searcher = (i128::from(found.purchasing_visits) * amount, i128::from(found.visits) * orders);

@@ -367,20 +367,17 @@ pub(crate) fn round(x: f64, digits: i32) -> f64 {
 /// # Errors
 /// Store errors; [`StoreError::Invalid`] for a bad time zone.
 pub async fn overview(store: &dyn Store, scope: &Scope<'_>) -> Result<Overview, StoreError> {
-    if scope.filters.is_empty() {
-        let midnights = scope.midnights(store, &[scope.range.from, scope.range.to + Duration::days(1)]).await?;
-        if let [start, end] = midnights[..] {
-            let spans = [crate::rollup::Span { label: String::new(), start, end }];
-            if let Some((mut totals, raw)) = crate::rollup::rolled(store, scope, &spans).await? {
-                let mut sum = totals.pop().unwrap_or_default();
-                if !raw.is_empty() {
-                    let sql = format!("SELECT {VISIT_METRICS} FROM ({})", crate::visits::subquery_in(scope, &raw)?);
-                    let rows: Vec<VisitTotals> = store.fetch_json(&sql).await?;
-                    sum += rows.into_iter().next().unwrap_or_default();
-                }
-                return Ok(Overview::from(sum));
-            }
+    if scope.filters.is_empty()
+        && let Some(span) = crate::rollup::range_span(store, scope).await?
+        && let Some((mut totals, raw)) = crate::rollup::rolled(store, scope, &[span]).await?
+    {
+        let mut sum = totals.pop().unwrap_or_default();
+        if !raw.is_empty() {
+            let sql = format!("SELECT {VISIT_METRICS} FROM ({})", crate::visits::subquery_in(scope, &raw));
+            let rows: Vec<VisitTotals> = store.fetch_json(&sql).await?;
+            sum += rows.into_iter().next().unwrap_or_default();
         }
+        return Ok(Overview::from(sum));
     }
     let sql = format!("SELECT {VISIT_METRICS} FROM {}", kept_visits(scope)?);
     let rows: Vec<VisitTotals> = store.fetch_json(&sql).await?;
@@ -475,11 +472,8 @@ pub struct Point {
 #[derive(Debug, Deserialize)]
 struct BucketTotals {
     bucket: String,
-    visitors: u64,
-    visits: u64,
-    pageview_total: u64,
-    bounces: u64,
-    duration_total: u64,
+    #[serde(flatten)]
+    totals: VisitTotals,
 }
 
 /// Visits and page views per bucket, every bucket of the range present (empty ones as zeros).
@@ -513,19 +507,13 @@ pub async fn timeseries(store: &dyn Store, scope: &Scope<'_>, interval: Interval
             by_bucket.extend(spans.into_iter().map(|s| s.label).zip(totals));
             raw_sql = match raw.is_empty() {
                 true => None,
-                false => Some(by_bucket_sql(format!("({})", crate::visits::subquery_in(scope, &raw)?))),
+                false => Some(by_bucket_sql(format!("({})", crate::visits::subquery_in(scope, &raw)))),
             };
         }
     }
     if let Some(sql) = raw_sql {
         for row in store.fetch_json::<BucketTotals>(&sql).await? {
-            *by_bucket.entry(row.bucket).or_default() += VisitTotals {
-                visitors: row.visitors,
-                visits: row.visits,
-                pageview_total: row.pageview_total,
-                bounces: row.bounces,
-                duration_total: row.duration_total,
-            };
+            *by_bucket.entry(row.bucket).or_default() += row.totals;
         }
     }
     Ok(buckets(scope.range, interval)

@@ -60,12 +60,8 @@ pub(crate) fn subquery(scope: &Scope<'_>, among: Option<&str>) -> Result<String,
 /// As [`subquery`], over the quarter hours of `windows` (`[start, end)` in seconds, quarter-hour
 /// aligned) instead of the scope's range: the parts of a range that [`crate::rollup`] has not
 /// rolled up.
-pub(crate) fn subquery_in(scope: &Scope<'_>, windows: &[(i64, i64)]) -> Result<String, StoreError> {
-    let any: Vec<String> = windows
-        .iter()
-        .map(|(start, end)| format!("(bucket >= toDateTime({start}, 'UTC') AND bucket < toDateTime({end}, 'UTC'))"))
-        .collect();
-    Ok(finish(scope, &format!("({})", any.join(" OR ")), None))
+pub(crate) fn subquery_in(scope: &Scope<'_>, windows: &[(i64, i64)]) -> String {
+    finish(scope, &crate::rollup::within("bucket", windows), None)
 }
 
 /// The visits of the parts in `buckets` (a condition), finished.

@@ -15,15 +15,15 @@ use serde::Deserialize;
 
 use super::{Rows, search_rows_in};
 use crate::error::StoreError;
-use crate::rollup::{self, PieceKey, Rolled, Span};
+use crate::rollup::{self, PieceKey, Rolled};
 use crate::stats::Scope;
 use crate::{Store, sql};
 
 /// The rolled-up search days.
 pub(crate) const TABLE: &str = "search_days";
 
-/// Per query over search rows, in the columns of `search_days` (without `no_result_searchers`
-/// for totals, where it is not used).
+/// Per query (or for all, as totals) over search rows, in the columns of `search_days`. A
+/// total's `no_result_searchers` is stored but not read.
 const PER_QUERY: &str = "toUInt64(count()) AS searches, toUInt64(uniqExact(visitor)) AS searchers, \
      toUInt64(countIf(results = 0)) AS no_result, toUInt64(uniqExactIf(visitor, results = 0)) AS no_result_searchers, \
      toUInt64(countIf(clicks > 0)) AS clicked, toUInt64(sum(positioned)) AS positioned_total, \
@@ -147,7 +147,24 @@ impl std::ops::AddAssign<&Sums> for Sums {
 /// A query and its sums in the order of [`COLUMNS`], as `groupArray` of a tuple gives them.
 type SumsTuple = (String, u64, u64, u64, u64, u64, u64, u64, u64, u64);
 
-/// The range's totals and every query's sums.
+impl From<SumsTuple> for Sums {
+    fn from(t: SumsTuple) -> Self {
+        Self {
+            query: t.0,
+            searches: t.1,
+            searchers: t.2,
+            no_result: t.3,
+            no_result_searchers: t.4,
+            clicked: t.5,
+            positioned_total: t.6,
+            position_sum: t.7,
+            refinements: t.8,
+            exits: t.9,
+        }
+    }
+}
+
+/// The range's totals and every query's sums, in no particular order.
 #[derive(Debug, Default)]
 pub(crate) struct Merged {
     pub totals: Sums,
@@ -169,9 +186,8 @@ impl Source {
         if !scope.filters.is_empty() {
             return Ok(None);
         }
-        let bounds = scope.midnights(store, &[scope.range.from, scope.range.to + chrono::Duration::days(1)]).await?;
-        let [start, end] = bounds[..] else { return Ok(None) };
-        let spans = [Span { label: String::new(), start, end }];
+        let Some(span) = rollup::range_span(store, scope).await? else { return Ok(None) };
+        let spans = [span];
         let Some(days) = rollup::days_condition(&spans) else { return Ok(None) };
         let site = scope.site.as_str();
         let available: Vec<Piece> = store
@@ -201,13 +217,8 @@ impl Source {
             .collect();
         let pieces =
             format!("site = {} AND (day, piece, split, inserted) IN ({})", sql::quote(site), tuples.join(", "));
-        let events = (!raw.is_empty()).then(|| {
-            let any: Vec<String> = raw
-                .iter()
-                .map(|(a, b)| format!("(timestamp >= toDateTime({a}, 'UTC') AND timestamp < toDateTime({b}, 'UTC'))"))
-                .collect();
-            format!("site = {} AND ({})", sql::quote(site), any.join(" OR "))
-        });
+        let events =
+            (!raw.is_empty()).then(|| format!("site = {} AND {}", sql::quote(site), rollup::within("timestamp", &raw)));
         Ok(Some(Self { pieces, events, numbers }))
     }
 
@@ -240,14 +251,12 @@ impl Source {
                 per_query: Vec<SumsTuple>,
             }
             let rows = search_rows_in(events, "", Rows::Outcomes, self.numbers);
-            let mut columns: Vec<String> = sums("q_")
-                .into_iter()
-                .map(|c| {
-                    if c == "sum(q_searchers) AS searchers" {
-                        "uniqExactMerge(visitor_set) AS searchers".into()
-                    } else {
-                        c
-                    }
+            // The totals' searchers merged from each query's, not added.
+            let mut columns: Vec<String> = COLUMNS
+                .split(", ")
+                .map(|c| match c {
+                    "searchers" => "uniqExactMerge(visitor_set) AS searchers".to_owned(),
+                    _ => format!("sum(q_{c}) AS {c}"),
                 })
                 .collect();
             let tuple: Vec<String> = COLUMNS.split(", ").map(|c| format!("q_{c}")).collect();
@@ -259,37 +268,13 @@ impl Source {
             );
             if let Some(raw) = store.fetch_json::<Raw>(&sql).await?.into_iter().next() {
                 totals += &raw.totals;
-                for (
-                    query,
-                    searches,
-                    searchers,
-                    no_result,
-                    no_result_searchers,
-                    clicked,
-                    positioned,
-                    sum,
-                    refined,
-                    exits,
-                ) in raw.per_query
-                {
-                    let q = Sums {
-                        query: query.clone(),
-                        searches,
-                        searchers,
-                        no_result,
-                        no_result_searchers,
-                        clicked,
-                        positioned_total: positioned,
-                        position_sum: sum,
-                        refinements: refined,
-                        exits,
-                    };
-                    *by_query.entry(query).or_default() += &q;
+                for q in raw.per_query.into_iter().map(Sums::from) {
+                    *by_query.entry(q.query.clone()).or_default() += &q;
                 }
             }
         }
-        let mut queries: Vec<Sums> = by_query.into_iter().map(|(query, q)| Sums { query, ..q }).collect();
-        queries.sort_by(|a, b| a.query.cmp(&b.query));
+        // (Queries only the events had get their name here; the callers sort.)
+        let queries = by_query.into_iter().map(|(query, q)| Sums { query, ..q }).collect();
         Ok(Merged { totals, queries })
     }
 
