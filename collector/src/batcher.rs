@@ -25,7 +25,7 @@ use crate::coordination::{Coordinator, Peer, all_cover, may_assign};
 use crate::metrics::Metrics;
 use crate::sessions::SessionAssigner;
 use crate::spool::{Segment, SegmentQueue, Spool, SpoolError, SpooledEvent};
-use crate::visitor::visitor_key;
+use crate::visitor::{key_runs, visitor_key};
 
 /// Rows per piece of an insert (about 1 MB of RowBinary): a ClickHouse server is sent each piece
 /// as it is encoded, so a flush holds one piece and its compressed copy beside the spooled rows,
@@ -279,8 +279,7 @@ impl Batcher {
             Ok(stored) => stored,
             Err(e) => return Err((e, go.into_iter().map(|w| Waiting { maybe_stored: true, ..w }).collect())),
         };
-        let flushed: Vec<(u64, u64)> =
-            go.iter().map(|w| (visitor_key(&w.event.site, w.event.visitor_id), w.event.receipt_ms)).collect();
+        let flushed = key_runs(go.iter().map(|w| (&*w.event.site, w.event.visitor_id, w.event.receipt_ms)));
         self.spool.release(&flushed);
         for waiting in &go {
             if let Some((_, left)) = open.segments.get_mut(&waiting.seq) {

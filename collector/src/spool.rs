@@ -212,15 +212,15 @@ impl Pending {
         }
     }
 
-    fn add_keys(&mut self, receipt_ms: u64, keys: &[u64]) {
-        for key in keys {
-            *self.keys.entry((*key, receipt_ms)).or_default() += 1;
-        }
+    /// Adds `count` events of the visitor `key` received at `receipt_ms`.
+    fn add_key(&mut self, key: u64, receipt_ms: u64, count: u32) {
+        *self.keys.entry((key, receipt_ms)).or_default() += count;
     }
 
-    fn remove_key(&mut self, key: u64, receipt_ms: u64) {
+    /// Removes `count` events of the visitor `key` received at `receipt_ms`.
+    fn remove_key(&mut self, key: u64, receipt_ms: u64, count: u32) {
         if let Some(n) = self.keys.get_mut(&(key, receipt_ms)) {
-            *n -= 1;
+            *n = n.saturating_sub(count);
             if *n == 0 {
                 self.keys.remove(&(key, receipt_ms));
             }
@@ -263,8 +263,8 @@ impl Shared {
 #[derive(Debug)]
 pub struct Admission {
     receipt_ms: u64,
-    /// Visitor keys registered for this request's events (one per event).
-    keys: Vec<u64>,
+    /// Visitor keys registered for this request's events, with their number of events.
+    keys: Vec<(u64, u32)>,
     registered: bool,
     shared: Option<Arc<Shared>>,
 }
@@ -281,11 +281,12 @@ impl Admission {
         self.receipt_ms
     }
 
-    /// Registers the visitors of the request's events (one key per event).
-    pub fn register(&mut self, keys: Vec<u64>) {
+    /// Registers the visitors of the request's events: each visitor key with its number of
+    /// events (see [`crate::visitor::key_runs`]).
+    pub fn register(&mut self, keys: Vec<(u64, u32)>) {
         if let Some(shared) = &self.shared {
             let mut pending = shared.lock();
-            pending.add_keys(self.receipt_ms, &keys);
+            keys.iter().for_each(|(key, count)| pending.add_key(*key, self.receipt_ms, *count));
             if !self.registered {
                 pending.release_admission(self.receipt_ms);
             }
@@ -300,8 +301,8 @@ impl Drop for Admission {
         if let Some(shared) = self.shared.take() {
             let mut pending = shared.lock();
             if self.registered {
-                for key in &self.keys {
-                    pending.remove_key(*key, self.receipt_ms);
+                for (key, count) in &self.keys {
+                    pending.remove_key(*key, self.receipt_ms, *count);
                 }
             } else {
                 pending.release_admission(self.receipt_ms);
@@ -313,7 +314,7 @@ impl Drop for Admission {
 enum Message {
     Append {
         receipt_ms: u64,
-        keys: Vec<u64>,
+        keys: Vec<(u64, u32)>,
         payload: Vec<u8>,
         events: u32,
         ack: oneshot::Sender<Result<(), SpoolError>>,
@@ -384,7 +385,7 @@ impl Spool {
             };
             let mut pending = shared.lock();
             for event in &events {
-                pending.add_keys(event.receipt_ms, &[visitor_key(&event.site, event.visitor_id)]);
+                pending.add_key(visitor_key(&event.site, event.visitor_id), event.receipt_ms, 1);
             }
             pending.bytes += record_bytes(segment);
             pending.segments.insert(segment.seq, segment.clone());
@@ -446,7 +447,7 @@ impl Spool {
             let mut pending = self.shared.lock();
             if let Message::Append { keys, payload, .. } = message {
                 if registered {
-                    keys.iter().for_each(|k| pending.remove_key(*k, receipt_ms));
+                    keys.iter().for_each(|(key, count)| pending.remove_key(*key, receipt_ms, *count));
                 } else {
                     pending.release_admission(receipt_ms);
                 }
@@ -480,11 +481,11 @@ impl Spool {
         PendingSnapshot { as_of_ms, keys }
     }
 
-    /// Forgets flushed events' visitors: (visitor key, receipt) per event.
-    pub fn release(&self, flushed: &[(u64, u64)]) {
+    /// Forgets flushed events' visitors: (visitor key, receipt, number of events).
+    pub fn release(&self, flushed: &[(u64, u64, u32)]) {
         let mut pending = self.shared.lock();
-        for (key, receipt) in flushed {
-            pending.remove_key(*key, *receipt);
+        for (key, receipt, count) in flushed {
+            pending.remove_key(*key, *receipt, *count);
         }
     }
 
@@ -643,7 +644,7 @@ fn writer_loop(shared: &Arc<Shared>, rx: &mpsc::Receiver<Message>, limits: Spool
     }
 }
 
-type Append = (u64, Vec<u64>, Vec<u8>, u32, oneshot::Sender<Result<(), SpoolError>>);
+type Append = (u64, Vec<(u64, u32)>, Vec<u8>, u32, oneshot::Sender<Result<(), SpoolError>>);
 
 /// Appends one framed record (see the module documentation) to a segment's bytes.
 fn push_record(out: &mut Vec<u8>, payload: &[u8]) {
@@ -710,7 +711,7 @@ fn commit(shared: &Arc<Shared>, open: &mut Option<OpenSegment>, next_seq: &mut u
                 if keys.is_empty() {
                     pending.release_admission(*receipt_ms);
                 }
-                keys.iter().for_each(|k| pending.remove_key(*k, *receipt_ms));
+                keys.iter().for_each(|(key, count)| pending.remove_key(*key, *receipt_ms, *count));
                 pending.bytes = pending.bytes.saturating_sub((payload.len() + RECORD_HEADER) as u64);
             }
             drop(pending);
@@ -888,6 +889,7 @@ fn recover(dir: &Path) -> Result<Vec<Segment>, SpoolError> {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use crate::visitor::key_runs;
 
     fn row(n: u64) -> EventRow {
         EventRow {
@@ -914,7 +916,8 @@ mod tests {
 
     async fn append(spool: &Spool, rows: &[EventRow]) -> Result<(), SpoolError> {
         let mut admission = spool.admit()?;
-        admission.register(rows.iter().map(|r| visitor_key(&r.site, r.visitor_id)).collect());
+        let runs = key_runs(rows.iter().map(|r| (r.site.as_str(), r.visitor_id, ())));
+        admission.register(runs.into_iter().map(|(key, (), count)| (key, count)).collect());
         let payload = encode_record(admission.receipt_ms(), rows);
         spool.append(admission, payload, rows.len() as u32).await
     }
@@ -953,7 +956,7 @@ mod tests {
         drop(held);
         assert!(spool.snapshot().as_of_ms > snapshot.as_of_ms, "released");
         let receipt = snapshot.keys[0].1;
-        spool.release(&[(visitor_key("a.example", 1), receipt), (visitor_key("a.example", 2), receipt)]);
+        spool.release(&[(visitor_key("a.example", 1), receipt, 1), (visitor_key("a.example", 2), receipt, 1)]);
         assert!(spool.snapshot().keys.is_empty(), "flushed visitors are no longer pending");
     }
 

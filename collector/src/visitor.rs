@@ -151,6 +151,26 @@ pub fn visitor_key(site: &str, visitor: u64) -> u64 {
     u64::from_le_bytes(first)
 }
 
+/// The visitor keys of events in their order, one per run of events of the same site, visitor
+/// and `tag` (a receipt time, say), with the run's length. The events of one request share a
+/// visitor, so a batch of 100 is hashed once, not 100 times.
+pub fn key_runs<'a, T: PartialEq>(events: impl IntoIterator<Item = (&'a str, u64, T)>) -> Vec<(u64, T, u32)> {
+    let mut runs: Vec<(u64, T, u32)> = Vec::new();
+    let mut last: Option<(&str, u64)> = None;
+    for (site, visitor, tag) in events {
+        if let Some(run) = runs.last_mut()
+            && last == Some((site, visitor))
+            && run.1 == tag
+        {
+            run.2 += 1;
+            continue;
+        }
+        runs.push((visitor_key(site, visitor), tag, 1));
+        last = Some((site, visitor));
+    }
+    runs
+}
+
 /// The id of a session that starts at `start_ms`: the same on every collector.
 pub fn session_id(site: &str, visitor: u64, start_ms: u64) -> u64 {
     let mut hasher = blake3::Hasher::new();
@@ -180,6 +200,23 @@ mod tests {
 
     fn ua(s: &str) -> UserAgent {
         UserAgent(s.to_owned())
+    }
+
+    #[test]
+    fn key_runs_count_consecutive_events_of_one_visitor_and_tag() {
+        let events = [("a.example", 1, 10), ("a.example", 1, 10), ("a.example", 1, 11), ("b.example", 1, 11)];
+        let more = [("a.example", 2, 11), ("a.example", 1, 11), ("a.example", 1, 11)];
+        let runs = key_runs(events.into_iter().chain(more));
+        let a1 = visitor_key("a.example", 1);
+        let want = vec![
+            (a1, 10, 2),
+            (a1, 11, 1),
+            (visitor_key("b.example", 1), 11, 1),
+            (visitor_key("a.example", 2), 11, 1),
+            (a1, 11, 2),
+        ];
+        assert_eq!(runs, want);
+        assert_eq!(runs.iter().map(|r| r.2).sum::<u32>(), 7, "every event is counted once");
     }
 
     #[test]

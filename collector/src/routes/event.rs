@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use larder_core::referrer::classify;
 use larder_core::url::{UrlPolicy, normalise_search_query, parse_page_url, redact};
 use larder_core::wire::{FieldError, IncomingEvent, MAX_BATCH, Obj, WireEvent};
-use larder_core::{Dimensions, Event, EventId, JsError, Search, SessionId, SiteDomain, Ux, ValidationError};
+use larder_core::{Dimensions, Event, EventId, JsError, Search, SessionId, SiteDomain, Ux, ValidationError, VisitorId};
 use larder_store::rows::EventRow;
 use larder_store::sites::Site;
 
@@ -23,7 +23,7 @@ use crate::error::IngestError;
 use crate::metrics::{CodeLabel, DropReason, Outcome, OutcomeLabel, ReasonLabel, StatusLabel};
 use crate::sites::SiteLookup;
 use crate::spool::{SpoolError, encode_record};
-use crate::visitor::{ClientIp, UserAgent, visitor_id, visitor_key};
+use crate::visitor::{ClientIp, UserAgent, key_runs, visitor_id};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -163,12 +163,21 @@ async fn ingest(
     let receipt_ms = admission.receipt_ms();
     let salt = state.salts.salt_at(receipt_ms).ok_or(IngestError::Unavailable("no visitor salt for today yet"))?;
     let random: [u8; 10] = rand::random();
+    // One hash per site of the request (a batch's events nearly always share theirs).
+    let mut visitors: Vec<(SiteDomain, VisitorId)> = Vec::with_capacity(1);
     let rows: Vec<EventRow> = prepared
         .into_iter()
         .enumerate()
         .map(|(i, (mut event, age_ms))| {
             let at_ms = receipt_ms.saturating_sub(u64::from(age_ms));
-            event.visitor_id = visitor_id(&salt, &event.site, &ip, &ua);
+            event.visitor_id = match visitors.iter().find(|(site, _)| *site == event.site) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = visitor_id(&salt, &event.site, &ip, &ua);
+                    visitors.push((event.site.clone(), id));
+                    id
+                }
+            };
             event.timestamp =
                 chrono::DateTime::from_timestamp_millis(i64::try_from(at_ms).unwrap_or(0)).unwrap_or_default();
             event.id = EventId::from_uuid(time_ordered_id(at_ms, i, random));
@@ -177,7 +186,8 @@ async fn ingest(
         .collect();
     // Privacy: `ip` and `ua` end here; only the derived visitor id, location and software remain.
     drop((ip, ua));
-    admission.register(rows.iter().map(|r| visitor_key(&r.site, r.visitor_id)).collect());
+    let runs = key_runs(rows.iter().map(|r| (r.site.as_str(), r.visitor_id, ())));
+    admission.register(runs.into_iter().map(|(key, (), count)| (key, count)).collect());
     let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
     state.spool.append(admission, encode_record(receipt_ms, &rows), count).await.map_err(spool_error)?;
     state.metrics.events.get_or_create(&OutcomeLabel { outcome: Outcome::Accepted }).inc_by(u64::from(count));
@@ -235,8 +245,8 @@ pub fn parse_body(body: &[u8]) -> Result<(Vec<IncomingEvent>, bool), IngestError
     let (wire, is_batch) = parse_events(body)?;
     let mut events = Vec::with_capacity(wire.len());
     for (i, event) in wire.into_iter().enumerate() {
-        let prefix = if is_batch { format!("events[{i}].") } else { String::new() };
-        events.push(event.validate().map_err(|e| invalid(e.within(&prefix)))?);
+        let within = |e: FieldError| invalid(e.within(&if is_batch { format!("events[{i}].") } else { String::new() }));
+        events.push(event.validate().map_err(within)?);
     }
     Ok((events, is_batch))
 }
