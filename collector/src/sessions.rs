@@ -26,7 +26,10 @@ pub type VisitorKey = (Arc<str>, u64);
 #[derive(Debug)]
 pub struct SessionAssigner {
     timeout_ms: u64,
+    /// Grows with the visitors seen, up to `capacity`: a cache made at its full size would hold
+    /// ~17 MB of empty table from the start.
     cache: LruCache<VisitorKey, SessionState>,
+    capacity: NonZeroUsize,
     /// With peers, a cached entry older than the timeout may be outdated.
     has_peers: bool,
 }
@@ -43,8 +46,8 @@ pub struct Assignment {
 impl SessionAssigner {
     /// `capacity` bounds the cache (visitors remembered).
     pub fn new(timeout_ms: u64, capacity: usize, has_peers: bool) -> Self {
-        let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { timeout_ms, cache: LruCache::new(capacity), has_peers }
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        Self { timeout_ms, cache: LruCache::unbounded(), capacity, has_peers }
     }
 
     /// The visitors whose state must be read from the store before [`Self::assign`], by day.
@@ -95,6 +98,9 @@ impl SessionAssigner {
                 }
             };
             event.session_id = state.session_id;
+            if self.cache.len() >= self.capacity.get() && !self.cache.contains(&key) {
+                self.cache.pop_lru();
+            }
             self.cache.put(key.clone(), state);
             touched.insert(key, (day_of(event.receipt_ms), state));
         }
@@ -174,6 +180,18 @@ mod tests {
         assert!(alone.lookups_needed(&stale).is_empty(), "alone, the cache is the whole truth");
         assert!(with_peers.lookups_needed(&fresh).is_empty(), "a recent entry is enough even with peers");
         assert!(!with_peers.lookups_needed(&stale).is_empty(), "a peer may have seen the visitor since");
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recent_visitors_up_to_its_capacity() {
+        let mut assigner = SessionAssigner::new(30 * MIN, 2, false);
+        assigner.assign(&mut [event(1, T0), event(2, T0 + 1), event(1, T0 + 2)], &HashMap::new());
+        assigner.assign(&mut [event(3, T0 + 3)], &HashMap::new());
+        assert_eq!(assigner.cache.len(), 2, "never more than the capacity");
+        let later = |visitor| [event(visitor, T0 + MIN)];
+        assert!(assigner.lookups_needed(&later(2)).values().any(|keys| keys.iter().any(|k| k.1 == 2)), "evicted");
+        assert!(assigner.lookups_needed(&later(1)).is_empty(), "seen after visitor 2: kept");
+        assert!(assigner.lookups_needed(&later(3)).is_empty(), "the newest: kept");
     }
 
     #[test]
