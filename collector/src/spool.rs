@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::visitor::visitor_key;
+use crate::visitor::key_runs;
 
 const MAGIC: &[u8; 8] = b"LARDSPL2";
 /// The first format, whose rows carry no length: read, never written.
@@ -281,10 +281,12 @@ impl Admission {
         self.receipt_ms
     }
 
-    /// Registers the visitors of the request's events: each visitor key with its number of
-    /// events (see [`crate::visitor::key_runs`]).
-    pub fn register(&mut self, keys: Vec<(u64, u32)>) {
+    /// Registers the visitors of the request's rows: each visitor key with its number of events
+    /// (see [`key_runs`]).
+    pub fn register(&mut self, rows: &[EventRow]) {
         if let Some(shared) = &self.shared {
+            let runs = key_runs(rows.iter().map(|r| (r.site.as_str(), r.visitor_id, ())));
+            let keys: Vec<(u64, u32)> = runs.into_iter().map(|(key, (), count)| (key, count)).collect();
             let mut pending = shared.lock();
             keys.iter().for_each(|(key, count)| pending.add_key(*key, self.receipt_ms, *count));
             if !self.registered {
@@ -384,8 +386,8 @@ impl Spool {
                 }
             };
             let mut pending = shared.lock();
-            for event in &events {
-                pending.add_key(visitor_key(&event.site, event.visitor_id), event.receipt_ms, 1);
+            for (key, receipt_ms, count) in key_runs(events.iter().map(|e| (&*e.site, e.visitor_id, e.receipt_ms))) {
+                pending.add_key(key, receipt_ms, count);
             }
             pending.bytes += record_bytes(segment);
             pending.segments.insert(segment.seq, segment.clone());
@@ -889,7 +891,7 @@ fn recover(dir: &Path) -> Result<Vec<Segment>, SpoolError> {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::visitor::key_runs;
+    use crate::visitor::visitor_key;
 
     fn row(n: u64) -> EventRow {
         EventRow {
@@ -916,8 +918,7 @@ mod tests {
 
     async fn append(spool: &Spool, rows: &[EventRow]) -> Result<(), SpoolError> {
         let mut admission = spool.admit()?;
-        let runs = key_runs(rows.iter().map(|r| (r.site.as_str(), r.visitor_id, ())));
-        admission.register(runs.into_iter().map(|(key, (), count)| (key, count)).collect());
+        admission.register(rows);
         let payload = encode_record(admission.receipt_ms(), rows);
         spool.append(admission, payload, rows.len() as u32).await
     }

@@ -23,7 +23,7 @@ use crate::error::IngestError;
 use crate::metrics::{CodeLabel, DropReason, Outcome, OutcomeLabel, ReasonLabel, StatusLabel};
 use crate::sites::SiteLookup;
 use crate::spool::{SpoolError, encode_record};
-use crate::visitor::{ClientIp, UserAgent, key_runs, visitor_id};
+use crate::visitor::{ClientIp, UserAgent, visitor_id};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -186,8 +186,7 @@ async fn ingest(
         .collect();
     // Privacy: `ip` and `ua` end here; only the derived visitor id, location and software remain.
     drop((ip, ua));
-    let runs = key_runs(rows.iter().map(|r| (r.site.as_str(), r.visitor_id, ())));
-    admission.register(runs.into_iter().map(|(key, (), count)| (key, count)).collect());
+    admission.register(&rows);
     let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
     state.spool.append(admission, encode_record(receipt_ms, &rows), count).await.map_err(spool_error)?;
     state.metrics.events.get_or_create(&OutcomeLabel { outcome: Outcome::Accepted }).inc_by(u64::from(count));
